@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite: typecheck (tsc, which also builds dist/ for the integration tests),
+# then unit and scenario tests, then integration tests with real processes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+npx vitest run --project unit
+npx vitest run --project integration
