@@ -1,0 +1,409 @@
+/**
+ * Agent (GSA, paper §5): keys one subgroup. A pure state machine: fed requests, datagrams and
+ * an injected clock, it returns the messages to send (`Step.out`) and what happened
+ * (`Step.events`). The controller is an Agent at the root; an Intermediary wraps one.
+ *
+ * Membership: join (§6.2), refresh and soft-state expiry (§6.3), leave and expel (§6.4),
+ * periodic rekey by the leave scheme (§6.6), batch rekeying (changes inside a window coalesce
+ * into one rekey; window 0 is the paper's rekey per event), GRP_END (§6.7).
+ */
+import { randomKey, toBase64, wipe } from '../crypto/bytes.js';
+import { signBytes, type SigningKey } from '../crypto/sign.js';
+import { PolicyError, UsageError } from '../errors.js';
+import type { Outbound } from '../protocol/outbound.js';
+import type { Clock } from '../util/clock.js';
+import { SequenceCounter } from '../util/sequence.js';
+import { API_VERSION, type CatchUpResponse, type JoinGrant, type JoinRole, type TransportDescriptor } from '../wire/control.js';
+import { EndReason, encodeGroupEnd } from '../wire/groupEnd.js';
+import { AGENT_SENDER, groupIdFor, MessageType, subgroupIdFor, SUITE_AES256GCM_ED25519, WIRE_VERSION, type Header } from '../wire/header.js';
+import { encodeHeartbeat } from '../wire/heartbeat.js';
+import { RekeyReason } from '../wire/keyUpdate.js';
+import type { Admit } from './admission.js';
+import { AgentStats } from './agentStats.js';
+import { MemberTable, type MemberRecord } from './memberTable.js';
+import { buildJoinKeyUpdate, buildLeaveKeyUpdate, type RekeyContext, type SubgroupKey } from './rekey.js';
+
+export interface AgentInit {
+  group: string;
+  /** The agent's own principal name. */
+  name: string;
+  signing: SigningKey;
+  transport: TransportDescriptor;
+  admit: Admit;
+  subgroupId?: number;
+  membershipTtlMs?: number;
+  refreshMs?: number;
+  heartbeatMs?: number;
+  /** Periodic subgroup rekey (§6.6); 0 turns it off. */
+  rekeyIntervalMs?: number;
+  /** Batch rekeying window; 0 rekeys on every membership change. */
+  batchWindowMs?: number;
+  maxMembers?: number;
+}
+
+export type RemovalCause = 'leave' | 'expel' | 'expire' | 'entitlement';
+
+export type AgentEvent =
+  | { type: 'join'; memberId: number; principal: string; role: JoinRole }
+  | { type: 'refresh'; memberId: number; principal: string; expiresAt: number }
+  | { type: 'remove'; memberId: number; principal: string; role: JoinRole; cause: RemovalCause }
+  | { type: 'rekey'; reason: RekeyReason; epoch: number; wraps: number; messages: number; bytes: number; members: number }
+  | { type: 'end' }
+  /** An intermediary's membership of its parent's subgroup. */
+  | { type: 'parent'; state: 'joining' | 'attached' | 'detached' };
+
+export interface Step {
+  out: Outbound[];
+  events: AgentEvent[];
+}
+
+/** What an owner (intermediary, daemon) lets joiners hold of the group key, and the newest epoch. */
+export interface GroupKeyView {
+  announcements(): Uint8Array[];
+  epoch(): number;
+  originators(): Uint8Array[];
+}
+
+const noGroupKeys: GroupKeyView = { announcements: () => [], epoch: () => 0, originators: () => [] };
+
+const REMOVAL_REASON: Record<RemovalCause, RekeyReason> = {
+  leave: RekeyReason.Leave,
+  expel: RekeyReason.Expel,
+  expire: RekeyReason.Expire,
+  entitlement: RekeyReason.Expire,
+};
+
+export class Agent {
+  readonly group: string;
+  readonly groupId: Uint8Array;
+  readonly subgroupId: number;
+  readonly name: string;
+  readonly stats = new AgentStats();
+  readonly members = new MemberTable();
+  readonly ttlMs: number;
+  readonly refreshMs: number;
+  readonly heartbeatMs: number;
+  groupKeys: GroupKeyView = noGroupKeys;
+
+  private key: SubgroupKey;
+  /** The key a join replaced: every holder is still a member, so data under it is still accepted. */
+  private previousAfterJoin: SubgroupKey | undefined;
+  private readonly seq: SequenceCounter;
+  private batch: { openedAt: number; joins: Set<number>; reasons: Set<RekeyReason> } | undefined;
+  private lastRekeyAt: number;
+  private lastHeartbeatAt = -Infinity;
+  private ended = false;
+  private readonly rekeyCtx: RekeyContext;
+
+  constructor(private readonly init: AgentInit, private readonly clock: Clock) {
+    this.group = init.group;
+    this.groupId = groupIdFor(init.group);
+    this.name = init.name;
+    this.subgroupId = init.subgroupId ?? subgroupIdFor(init.group, init.name);
+    this.ttlMs = init.membershipTtlMs ?? 90_000;
+    this.refreshMs = init.refreshMs ?? Math.floor(this.ttlMs / 3);
+    this.heartbeatMs = init.heartbeatMs ?? 5_000;
+    this.seq = new SequenceCounter(clock);
+    this.key = { epoch: 1, key: randomKey() };
+    this.lastRekeyAt = clock.now();
+    this.rekeyCtx = {
+      header: (type, epoch) => this.header(type, epoch),
+      sign: (c) => signBytes(init.signing, c),
+      countWrap: () => {
+        this.stats.wraps++;
+      },
+    };
+  }
+
+  get epoch(): number {
+    return this.key.epoch;
+  }
+
+  /** The current subgroup key (for the owner's forwarding and for tests' containment checks). */
+  get subgroupKey(): SubgroupKey {
+    return this.key;
+  }
+
+  get publicKey(): Uint8Array {
+    return this.init.signing.publicKey;
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  header(type: MessageType, epoch = this.key.epoch): Header {
+    return {
+      version: WIRE_VERSION, suite: SUITE_AES256GCM_ED25519, type, group: this.groupId, subgroup: this.subgroupId,
+      sender: AGENT_SENDER, epoch, sequence: this.seq.next(), timestamp: this.clock.now(),
+    };
+  }
+
+  sign(covered: Uint8Array): Uint8Array {
+    return signBytes(this.init.signing, covered);
+  }
+
+  /** JOIN (§6.2): ACL check, a member key, and a rekey: {K'}K to the members, K' to the joiner. */
+  join(principal: string, role: JoinRole, opts: { endpoint?: { host: string; port: number } } = {}): { grant: JoinGrant; step: Step } {
+    this.assertRunning();
+    const now = this.clock.now();
+    const decision = this.init.admit(principal, role, now);
+    if (!decision.ok) throw new PolicyError('policy.denied', decision.reason);
+    if (decision.until !== null && decision.until <= now) throw new PolicyError('policy.entitlement', `entitlement of ${principal} ended`);
+    const step: Step = { out: [], events: [] };
+    const existing = this.members.byPrincipalName(principal);
+    if (existing) {
+      // A principal holds one membership: a rejoin replaces the old record (and its member key).
+      this.members.remove(existing.id);
+    } else if (this.members.size >= (this.init.maxMembers ?? 1_000_000)) {
+      throw new PolicyError('policy.full', `subgroup is full (${this.members.size} members)`);
+    }
+    const batching = (this.init.batchWindowMs ?? 0) > 0;
+    const record: MemberRecord = {
+      id: this.members.allocateId(), principal, role, memberKey: randomKey(), joinedAt: now,
+      expiresAt: now + this.ttlMs, entitledUntil: decision.until, pending: batching,
+      ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
+    };
+    if (batching) {
+      this.members.add(record);
+      this.openBatch(now).joins.add(record.id);
+    } else {
+      const before = this.stats.wraps;
+      const prev = this.key;
+      const next = this.nextKey();
+      const hasOthers = this.members.size > 0;
+      this.members.add(record);
+      if (hasOthers) {
+        const msg = buildJoinKeyUpdate(this.rekeyCtx, prev, next);
+        this.emit(step, msg);
+        this.rekeyEvent(step, RekeyReason.Join, this.stats.wraps - before, [msg]);
+      } else {
+        this.rekeyEvent(step, RekeyReason.Join, 0, []);
+      }
+      this.keepAfterJoin(prev);
+    }
+    step.events.push({ type: 'join', memberId: record.id, principal, role });
+    return { grant: this.grantFor(record), step };
+  }
+
+  /** REFRESH (§6.3): extends the soft state, re-checking the ACL; a refused refresh removes the member. */
+  refresh(memberId: number, principal: string): { expiresAt: number; step: Step } {
+    this.assertRunning();
+    const r = this.ownRecord(memberId, principal);
+    const now = this.clock.now();
+    const decision = this.init.admit(principal, r.role, now);
+    if (!decision.ok || (decision.until !== null && decision.until <= now)) {
+      const step = this.removeMember(memberId, 'entitlement');
+      throw Object.assign(new PolicyError('policy.denied', decision.ok ? `entitlement of ${principal} ended` : decision.reason), { step });
+    }
+    r.entitledUntil = decision.until;
+    r.expiresAt = now + this.ttlMs;
+    return { expiresAt: r.expiresAt, step: { out: [], events: [{ type: 'refresh', memberId, principal, expiresAt: r.expiresAt }] } };
+  }
+
+  /** LEAVE (§6.4): one message with {K'}Kmember for each remaining member. */
+  leave(memberId: number, principal: string): Step {
+    this.ownRecord(memberId, principal);
+    return this.removeMember(memberId, 'leave');
+  }
+
+  /** Expel (§6.4): like a leave, and never batched: the key changes now. */
+  expel(memberId: number): Step {
+    if (!this.members.get(memberId)) throw new UsageError('agent.unknown-member', `no member ${memberId}`);
+    return this.removeMember(memberId, 'expel');
+  }
+
+  /** Catch-up over the secure channel: the current subgroup key and group keys. */
+  catchUp(memberId: number, principal: string): CatchUpResponse {
+    const r = this.ownRecord(memberId, principal);
+    if (r.pending) throw new UsageError('agent.pending', 'membership pending the batch rekey');
+    return {
+      subgroup: { id: this.subgroupId, epoch: this.key.epoch, key: toBase64(this.key.key) },
+      groupKeys: this.groupKeys.announcements().map(toBase64),
+      expiresAt: r.expiresAt,
+    };
+  }
+
+  /** Timers: soft-state expiry, entitlements, the batch window, periodic rekey, heartbeats. */
+  tick(): Step {
+    const step: Step = { out: [], events: [] };
+    if (this.ended) return step;
+    const now = this.clock.now();
+    const gone: [number, RemovalCause][] = [];
+    for (const r of this.members.values()) {
+      if (r.entitledUntil !== null && r.entitledUntil <= now) gone.push([r.id, 'entitlement']);
+      else if (r.expiresAt <= now) gone.push([r.id, 'expire']);
+    }
+    if (gone.length > 0) {
+      // Several expiries found by one tick coalesce into one rekey even without a batch window.
+      for (const [id, cause] of gone) this.dropRecord(step, id, cause);
+      const reasons = new Set(gone.map(([, c]) => REMOVAL_REASON[c]));
+      if (this.batch) for (const r of reasons) this.batch.reasons.add(r);
+      else this.rekeyLeaveScheme(step, reasons.size === 1 ? [...reasons][0]! : RekeyReason.Batch);
+    }
+    if (this.batch && now - this.batch.openedAt >= (this.init.batchWindowMs ?? 0)) this.flushBatch(step);
+    const interval = this.init.rekeyIntervalMs ?? 0;
+    if (interval > 0 && now - this.lastRekeyAt >= interval && !this.batch) this.rekeyLeaveScheme(step, RekeyReason.Periodic);
+    if (now - this.lastHeartbeatAt >= this.heartbeatMs) this.emit(step, this.heartbeat());
+    return step;
+  }
+
+  /** A periodic-style rekey on demand (admin). */
+  rekeyNow(): Step {
+    const step: Step = { out: [], events: [] };
+    if (this.batch) this.flushBatch(step);
+    else this.rekeyLeaveScheme(step, RekeyReason.Periodic);
+    return step;
+  }
+
+  heartbeat(): Uint8Array {
+    this.lastHeartbeatAt = this.clock.now();
+    return encodeHeartbeat(this.header(MessageType.Heartbeat), { groupEpoch: this.groupKeys.epoch(), intervalMs: this.heartbeatMs }, (c) => this.sign(c));
+  }
+
+  /** GRP_END (§6.7), signed; the agent accepts nothing afterwards. */
+  end(reason: EndReason = EndReason.Shutdown): Step {
+    const step: Step = { out: [], events: [{ type: 'end' }] };
+    if (this.ended) return { out: [], events: [] };
+    this.emit(step, encodeGroupEnd(this.header(MessageType.GroupEnd), { reason }, (c) => this.sign(c)));
+    this.ended = true;
+    return step;
+  }
+
+  emit(step: Step, bytes: Uint8Array): void {
+    this.stats.messagesOut++;
+    this.stats.bytesOut += bytes.length;
+    step.out.push({ kind: 'subgroup', bytes });
+  }
+
+  private removeMember(memberId: number, cause: RemovalCause): Step {
+    const step: Step = { out: [], events: [] };
+    this.dropRecord(step, memberId, cause);
+    const reason = REMOVAL_REASON[cause];
+    if (cause !== 'expel' && (this.init.batchWindowMs ?? 0) > 0) {
+      this.openBatch(this.clock.now()).reasons.add(reason);
+    } else if (this.batch) {
+      this.flushBatch(step, reason);
+    } else {
+      this.rekeyLeaveScheme(step, reason);
+    }
+    return step;
+  }
+
+  private dropRecord(step: Step, memberId: number, cause: RemovalCause): void {
+    const r = this.members.remove(memberId);
+    if (!r) return;
+    this.batch?.joins.delete(memberId);
+    step.events.push({ type: 'remove', memberId, principal: r.principal, role: r.role, cause });
+  }
+
+  private openBatch(now: number) {
+    this.batch ??= { openedAt: now, joins: new Set(), reasons: new Set() };
+    return this.batch;
+  }
+
+  /** Ends the batch window with one rekey covering every change inside it. */
+  private flushBatch(step: Step, forced?: RekeyReason): void {
+    const b = this.batch;
+    if (!b) return;
+    this.batch = undefined;
+    for (const id of b.joins) {
+      const r = this.members.get(id);
+      if (r) r.pending = false;
+    }
+    if (b.reasons.size > 0) {
+      // Someone left: only the leave scheme keeps the new key from them. Joiners are recipients too.
+      this.rekeyLeaveScheme(step, forced ?? (b.reasons.size === 1 ? [...b.reasons][0]! : RekeyReason.Batch));
+      return;
+    }
+    if (b.joins.size === 0) return;
+    // Joins only: {K'}K to those who held K, and K' to each joiner under its member key.
+    const before = this.stats.wraps;
+    const prev = this.key;
+    const next = this.nextKey();
+    const msgs: Uint8Array[] = [];
+    if (this.members.size > b.joins.size) msgs.push(buildJoinKeyUpdate(this.rekeyCtx, prev, next));
+    const joiners = [...b.joins].sort((x, y) => x - y).flatMap((id) => {
+      const r = this.members.get(id);
+      return r ? [{ id, memberKey: r.memberKey }] : [];
+    });
+    msgs.push(...buildLeaveKeyUpdate(this.rekeyCtx, next, joiners, RekeyReason.Join, true));
+    for (const m of msgs) this.emit(step, m);
+    this.rekeyEvent(step, RekeyReason.Batch, this.stats.wraps - before, msgs);
+    this.keepAfterJoin(prev);
+  }
+
+  /** The leave scheme (§6.4, §6.6): a fresh key wrapped for each remaining member. */
+  private rekeyLeaveScheme(step: Step, reason: RekeyReason): void {
+    const before = this.stats.wraps;
+    const prev = this.key;
+    const next = this.nextKey();
+    const recipients: { id: number; memberKey: Uint8Array }[] = [];
+    for (const r of this.members.values()) {
+      r.pending = false;
+      recipients.push({ id: r.id, memberKey: r.memberKey });
+    }
+    const msgs = buildLeaveKeyUpdate(this.rekeyCtx, next, recipients, reason);
+    for (const m of msgs) this.emit(step, m);
+    this.rekeyEvent(step, reason, this.stats.wraps - before, msgs);
+    wipe(prev.key);
+    this.keepAfterJoin(undefined);
+  }
+
+  private keepAfterJoin(prev: SubgroupKey | undefined): void {
+    if (this.previousAfterJoin && this.previousAfterJoin !== prev) wipe(this.previousAfterJoin.key);
+    this.previousAfterJoin = prev;
+  }
+
+  /** The subgroup key of `epoch` if data under it is acceptable: the current one, or the one a join replaced. */
+  keyForEpoch(epoch: number): Uint8Array | undefined {
+    if (epoch === this.key.epoch) return this.key.key;
+    if (epoch === this.previousAfterJoin?.epoch) return this.previousAfterJoin.key;
+    return undefined;
+  }
+
+  private nextKey(): SubgroupKey {
+    this.key = { epoch: this.key.epoch + 1, key: randomKey() };
+    this.lastRekeyAt = this.clock.now();
+    return this.key;
+  }
+
+  private rekeyEvent(step: Step, reason: RekeyReason, wraps: number, msgs: Uint8Array[]): void {
+    this.stats.countRekey(reason);
+    step.events.push({
+      type: 'rekey', reason, epoch: this.key.epoch, wraps, messages: msgs.length,
+      bytes: msgs.reduce((n, m) => n + m.length, 0), members: this.members.size,
+    });
+  }
+
+  private grantFor(r: MemberRecord): JoinGrant {
+    return {
+      version: API_VERSION,
+      group: this.group,
+      memberId: r.id,
+      memberKey: toBase64(r.memberKey),
+      subgroup: r.pending
+        ? { id: this.subgroupId, epoch: this.key.epoch }
+        : { id: this.subgroupId, epoch: this.key.epoch, key: toBase64(this.key.key) },
+      agent: { name: this.name, publicKey: toBase64(this.publicKey) },
+      originators: this.groupKeys.originators().map(toBase64),
+      expiresAt: r.expiresAt,
+      refreshMs: this.refreshMs,
+      heartbeatMs: this.heartbeatMs,
+      transport: this.init.transport,
+      groupKeys: r.pending ? [] : this.groupKeys.announcements().map(toBase64),
+    };
+  }
+
+  /** The record of `memberId`, which must belong to `principal` (a member acts only for itself). */
+  private ownRecord(memberId: number, principal: string): MemberRecord {
+    const r = this.members.get(memberId);
+    if (!r) throw new UsageError('agent.unknown-member', `no member ${memberId}`);
+    if (r.principal !== principal) throw new PolicyError('policy.not-yours', `member ${memberId} is not ${principal}`);
+    return r;
+  }
+
+  private assertRunning(): void {
+    if (this.ended) throw new UsageError('agent.ended', 'the group has ended');
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * An agent's side of data (paper §6.5). It listens to its own subgroup (method 1 data from
+ * members, including child intermediaries forwarding up) and to unicasts from its members
+ * (method 2's first hop), and sends data down into the subgroup: method 1 rewrapped under the
+ * subgroup key, method 2 rewrapped and signed. What it accepts it hands to its owner, who
+ * forwards it up the tree if there is an up.
+ */
+import { CryptoVerificationError } from '../errors.js';
+import { ReplayWindows } from '../client/replayWindow.js';
+import type { DataMethod } from '../client/member.js';
+import { encodeDataUnit, openDataUnit, originKey, unwrapDataUnit, type DataUnit } from '../protocol/dataUnit.js';
+import type { Outbound } from '../protocol/outbound.js';
+import { AGENT_SENDER, MessageType } from '../wire/header.js';
+import { decodeMessage, type Message } from '../wire/message.js';
+import type { DataMessage } from '../wire/data.js';
+import type { Agent } from './agent.js';
+
+export type Received =
+  | { ok: true; unit: DataUnit; method: DataMethod; out: Outbound[] }
+  | { ok: false; cause: string };
+
+export class AgentDataPlane {
+  private readonly windows = new ReplayWindows<number>();
+  private readonly origins = new ReplayWindows<string>(65_536, 4096);
+
+  constructor(private readonly agent: Agent) {}
+
+  /** A datagram heard on the agent's own subgroup. */
+  receive(bytes: Uint8Array): Received {
+    const m = this.decode(bytes);
+    if ('cause' in m) return this.drop(m.cause);
+    const h = m.frame.header;
+    if (h.sender === AGENT_SENDER) return { ok: false, cause: 'own' }; // our own multicast, heard back
+    if (m.type !== MessageType.DataMethod1) return this.drop(m.type === MessageType.DataUp ? 'misrouted' : 'unexpected-type');
+    const kek = this.agent.keyForEpoch(h.epoch);
+    if (!kek) return this.drop(h.epoch > this.agent.epoch ? 'future-epoch' : 'stale');
+    return this.accept(m, kek, 1);
+  }
+
+  /** A method-2 unicast from one of our members: unwrap under its member key, multicast signed. */
+  receiveUp(bytes: Uint8Array): Received {
+    const m = this.decode(bytes);
+    if ('cause' in m) return this.drop(m.cause);
+    if (m.type !== MessageType.DataUp) return this.drop('unexpected-type');
+    const member = this.agent.members.get(m.frame.header.sender);
+    if (!member || member.pending) return this.drop('unknown-sender');
+    const o = m.body.origin;
+    // A member originates only as itself; an intermediary also carries its subtree's data up.
+    if (member.role !== 'intermediary' && (o.subgroup !== this.agent.subgroupId || o.member !== member.id)) return this.drop('forged-origin');
+    const r = this.accept(m, member.memberKey, 2);
+    if (r.ok) r.out.push(this.send(r.unit, 2));
+    return r;
+  }
+
+  /** Sends a unit down into our subgroup. */
+  send(unit: DataUnit, method: DataMethod): Outbound {
+    this.origins.accept(originKey(unit.origin), unit.origin.seq);
+    const a = this.agent;
+    const type = method === 2 ? MessageType.DataMethod2 : MessageType.DataMethod1;
+    const bytes = encodeDataUnit(
+      { ...a.header(type), type },
+      unit,
+      a.subgroupKey.key,
+      () => {
+        a.stats.wraps++;
+      },
+      method === 2 ? (c) => a.sign(c) : undefined,
+    );
+    a.stats.messagesOut++;
+    a.stats.bytesOut += bytes.length;
+    return { kind: 'subgroup', bytes };
+  }
+
+  private accept(m: Extract<Message, { body: DataMessage }>, kek: Uint8Array, method: DataMethod): Received {
+    const h = m.frame.header;
+    if (this.windows.check(h.sender, h.sequence) !== 'new') return this.drop('replay');
+    let unit: DataUnit;
+    try {
+      unit = unwrapDataUnit(m.frame, m.body, kek);
+      // The agent authenticates the payload too before it spends a signature or a forward on it.
+      openDataUnit(this.agent.groupId, unit);
+    } catch (err) {
+      if (err instanceof CryptoVerificationError) return this.drop('bad-auth');
+      throw err;
+    }
+    this.windows.accept(h.sender, h.sequence);
+    if (!this.origins.accept(originKey(unit.origin), unit.origin.seq)) return this.drop('duplicate');
+    return { ok: true, unit, method, out: [] };
+  }
+
+  private decode(bytes: Uint8Array): Message | { cause: string } {
+    let m: Message;
+    try {
+      m = decodeMessage(bytes);
+    } catch {
+      return { cause: 'malformed' };
+    }
+    const h = m.frame.header;
+    if (h.subgroup !== this.agent.subgroupId || Buffer.compare(h.group, this.agent.groupId) !== 0) return { cause: 'wrong-subgroup' };
+    return m;
+  }
+
+  private drop(cause: string): Received {
+    this.agent.stats.drop(cause);
+    return { ok: false, cause };
+  }
+}
