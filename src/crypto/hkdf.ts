@@ -18,7 +18,7 @@ const LABEL_RE = /^[a-z0-9][a-z0-9_.\-/]{0,127}$/i;
 /** The info string of a labeled derivation: `iolus/<label>/<epoch>`. */
 export function labelInfo(label: string, epoch: number | bigint): string {
   if (!LABEL_RE.test(label)) throw new RangeError(`label: ${JSON.stringify(label)} is not a valid label`);
-  if (typeof epoch === 'number' && (!Number.isSafeInteger(epoch) || epoch < 0)) {
+  if (typeof epoch === 'number' ? !Number.isSafeInteger(epoch) || epoch < 0 : epoch < 0n) {
     throw new RangeError(`epoch: expected a non-negative integer, got ${epoch}`);
   }
   return `iolus/${label}/${epoch}`;
