@@ -61,6 +61,12 @@ export function createMtlsServer(options: MtlsServerOptions): MtlsServer {
     return found;
   };
 
+  // Refused handshakes (no certificate, another CA, expired, TLS < 1.3) never reach fastify's
+  // request path; log them, and let callers count them on `app.server`'s 'tlsClientError'.
+  app.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    app.log.debug({ code: err.code, remote: socket.remoteAddress }, 'TLS handshake refused');
+  });
+
   app.decorateRequest('identity', null as unknown as Identity);
   app.addHook('onRequest', async (request, reply) => {
     const socket = request.raw.socket;

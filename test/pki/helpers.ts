@@ -21,7 +21,16 @@ export async function oddCertificate(
   uris: string[] = [],
   dns: string[] = [],
 ): Promise<string> {
-  const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'der' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+  return (await oddCertificateAndKey(ca, subject, uris, dns)).certPem;
+}
+
+export async function oddCertificateAndKey(
+  ca: GroupCa,
+  subject: Array<Record<string, string[]>>,
+  uris: string[] = [],
+  dns: string[] = [],
+): Promise<{ certPem: string; keyPem: string }> {
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256', publicKeyEncoding: { type: 'spki', format: 'der' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
   const cert = await x509.X509CertificateGenerator.create({
     subject,
     issuer: ca.signer.name,
@@ -42,5 +51,5 @@ export async function oddCertificate(
         : []),
     ],
   });
-  return cert.toString('pem');
+  return { certPem: cert.toString('pem'), keyPem: privateKey };
 }
