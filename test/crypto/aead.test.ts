@@ -13,7 +13,7 @@ const vectors = loadVectors<GcmCase>('aes-gcm-mcgrew-viega.json');
 function flipEach(bytes: Uint8Array, f: (mutated: Uint8Array, index: number) => void): void {
   for (let i = 0; i < bytes.length; i++) {
     const m = new Uint8Array(bytes);
-    m[i] ^= 1 << (i % 8);
+    m[i] = m[i]! ^ (1 << (i % 8));
     f(m, i);
   }
 }
@@ -126,7 +126,7 @@ describe('wrapKey / unwrapKey ({K\'}K)', () => {
       for (let i = from; i < to; i++) {
         for (const bit of [0, 3, 7]) {
           const m = new Uint8Array(wrapped);
-          m[i] ^= 1 << bit;
+          m[i] = m[i]! ^ (1 << bit);
           expect(() => unwrapKey(kek, m, aad), `${what} byte ${i} bit ${bit}`).toThrow(CryptoVerificationError);
         }
       }

@@ -46,7 +46,7 @@ describe('constantTimeEqual', () => {
     for (let i = 0; i < a.length; i++) {
       for (const bit of [0x01, 0x80]) {
         const b = new Uint8Array(a);
-        b[i] ^= bit;
+        b[i] = b[i]! ^ bit;
         expect(constantTimeEqual(a, b)).toBe(false);
       }
     }

@@ -28,17 +28,17 @@ describe('Ed25519: RFC 8032 §7.1', () => {
     const sig = h(c.signature);
     for (let i = 0; i < sig.length; i++) {
       const s = new Uint8Array(sig);
-      s[i] ^= 1 << (i % 8);
+      s[i] = s[i]! ^ (1 << (i % 8));
       expect(verifyBytes(pub, msg, s), `signature byte ${i}`).toBe(false);
     }
     for (let i = 0; i < msg.length; i++) {
       const m = new Uint8Array(msg);
-      m[i] ^= 1 << (i % 8);
+      m[i] = m[i]! ^ (1 << (i % 8));
       expect(verifyBytes(pub, m, sig), `message byte ${i}`).toBe(false);
     }
     for (let i = 0; i < pub.length; i++) {
       const p = new Uint8Array(pub);
-      p[i] ^= 1 << (i % 8);
+      p[i] = p[i]! ^ (1 << (i % 8));
       expect(verifyBytes(p, msg, sig), `public key byte ${i}`).toBe(false);
     }
     expect(verifyBytes(pub, new Uint8Array([...msg, 0]), sig)).toBe(false);

@@ -49,7 +49,7 @@ describe('agent signatures', () => {
         const inBody = i >= HEADER_LENGTH && i < bytes.length - 64;
         if (inBody && i >= HEADER_LENGTH + 64 && i < bytes.length - 128 && bit !== i % 8) continue;
         const b = new Uint8Array(bytes);
-        b[i] ^= 1 << bit;
+        b[i] = b[i]! ^ (1 << bit);
         expect(refused(b), `byte ${i} bit ${bit}`).toBe(true);
         checked++;
       }
