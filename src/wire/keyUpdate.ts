@@ -62,13 +62,34 @@ export interface LeaveEntry {
   wrapped: Uint8Array;
 }
 
-export interface LeaveKeyUpdate {
-  reason: RekeyReason;
-  partial: boolean;
-  part: number;
-  parts: number;
-  /** Sorted by memberId, ascending, no duplicates. */
-  entries: LeaveEntry[];
+/**
+ * A decoded LeaveKeyUpdate. Entries stay in the datagram (no object per entry): a member of a
+ * subgroup of thousands looks up its own by binary search and allocates nothing else.
+ */
+export class LeaveKeyUpdate {
+  constructor(
+    readonly reason: RekeyReason,
+    readonly partial: boolean,
+    readonly part: number,
+    readonly parts: number,
+    readonly count: number,
+    private readonly raw: Uint8Array,
+  ) {}
+
+  memberIdAt(i: number): number {
+    const o = i * LEAVE_ENTRY_LENGTH;
+    return ((this.raw[o]! << 24) | (this.raw[o + 1]! << 16) | (this.raw[o + 2]! << 8) | this.raw[o + 3]!) >>> 0;
+  }
+
+  wrappedAt(i: number): Uint8Array {
+    const o = i * LEAVE_ENTRY_LENGTH + 4;
+    return this.raw.subarray(o, o + WRAPPED_KEY_LENGTH);
+  }
+
+  /** Every entry as an object (tests, tools); receivers use findLeaveEntry. */
+  get entries(): LeaveEntry[] {
+    return Array.from({ length: this.count }, (_, i) => ({ memberId: this.memberIdAt(i), wrapped: this.wrappedAt(i) }));
+  }
 }
 
 /** Associated data of one member's wrapped copy: header ‖ member id. */
@@ -113,27 +134,27 @@ export function decodeLeaveKeyUpdate(f: Frame): LeaveKeyUpdate {
   const count = r.u16('count');
   if (count > MAX_LEAVE_ENTRIES_PER_PART) throw new CodecError('codec.oversized', `${count} entries exceed ${MAX_LEAVE_ENTRIES_PER_PART}`);
   if (count * LEAVE_ENTRY_LENGTH !== r.remaining) throw new CodecError('codec.length', `LeaveKeyUpdate: ${count} entries do not fill ${r.remaining} bytes`);
-  const entries: LeaveEntry[] = new Array(count);
+  const raw = r.bytes(count * LEAVE_ENTRY_LENGTH, 'entries');
+  r.end('LeaveKeyUpdate');
+  const u = new LeaveKeyUpdate(reason, (flags & LEAVE_FLAG_PARTIAL) !== 0, part, parts, count, raw);
   let last = -1;
   for (let i = 0; i < count; i++) {
-    const memberId = r.u32('memberId');
-    if (memberId <= last) throw new CodecError('codec.order', 'LeaveKeyUpdate: entries not in ascending member order');
-    last = memberId;
-    entries[i] = { memberId, wrapped: r.bytes(WRAPPED_KEY_LENGTH, 'wrapped key') };
+    const id = u.memberIdAt(i);
+    if (id <= last) throw new CodecError('codec.order', 'LeaveKeyUpdate: entries not in ascending member order');
+    last = id;
   }
-  r.end('LeaveKeyUpdate');
-  return { reason, partial: (flags & LEAVE_FLAG_PARTIAL) !== 0, part, parts, entries };
+  return u;
 }
 
 /** Binary search for one member's entry. */
 export function findLeaveEntry(u: LeaveKeyUpdate, memberId: number): LeaveEntry | undefined {
   let lo = 0;
-  let hi = u.entries.length - 1;
+  let hi = u.count - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
-    const e = u.entries[mid]!;
-    if (e.memberId === memberId) return e;
-    if (e.memberId < memberId) lo = mid + 1;
+    const id = u.memberIdAt(mid);
+    if (id === memberId) return { memberId, wrapped: u.wrappedAt(mid) };
+    if (id < memberId) lo = mid + 1;
     else hi = mid - 1;
   }
   return undefined;

@@ -69,6 +69,13 @@ export class MemoryNetwork {
     if (this.faults.duplicate && this.random() < this.faults.duplicate) this.queue.push({ handler, bytes });
   }
 
+  /** Forgets everything in flight (bulk setup: the members catch up afterwards). */
+  discard(): number {
+    const n = this.queue.length;
+    this.queue = [];
+    return n;
+  }
+
   /** Delivers until the queue is empty; bounded, so a forwarding loop fails the test instead of hanging. */
   run(maxDeliveries = 50_000_000): number {
     let n = 0;

@@ -68,10 +68,11 @@ export class Tree {
   private addAgent(name: string, parent?: string): void {
     const node = parent === undefined ? new Controller(this.init(name), this.clock) : new Intermediary(this.init(name), this.clock);
     this.nodes.set(name, parent === undefined ? { node } : { node, parent });
-    this.net.subscribe(`sg:${name}`, `agent:${name}`, (b) => this.route(name, node.onSubgroup(b)));
-    this.net.listen(`agent:${name}`, (b) => this.route(name, node.onUnicast(b)));
+    const cut = () => this.silent.has(name);
+    this.net.subscribe(`sg:${name}`, `agent:${name}`, (b) => cut() || this.route(name, node.onSubgroup(b)));
+    this.net.listen(`agent:${name}`, (b) => cut() || this.route(name, node.onUnicast(b)));
     if (node instanceof Intermediary && parent !== undefined) {
-      this.net.subscribe(`sg:${parent}`, `uplink:${name}`, (b) => this.route(name, node.onParent(b)));
+      this.net.subscribe(`sg:${parent}`, `uplink:${name}`, (b) => cut() || this.route(name, node.onParent(b)));
     }
   }
 
@@ -110,6 +111,18 @@ export class Tree {
     return tm;
   }
 
+  /**
+   * Bulk setup: many joins with the subgroup traffic they cause discarded, then every joiner
+   * fetches the final state over the control plane (catch-up). Quadratic delivery avoided.
+   */
+  joinMany(names: string[], agentName: string): void {
+    this.settle();
+    for (const n of names) this.join(n, agentName);
+    this.net.discard();
+    for (const n of names) this.catchUp(this.mustMember(n));
+    this.settle();
+  }
+
   leave(name: string): void {
     const tm = this.mustMember(name);
     const n = this.node(tm.agent);
@@ -145,12 +158,32 @@ export class Tree {
     throw new Error('tree did not settle');
   }
 
-  /** Moves the clock and ticks every agent (timers: heartbeats, expiry, refresh, batches). */
+  /** Members and agents cut off (partitioned, crashed): they hear nothing, send nothing, refresh nothing. */
+  readonly silent = new Set<string>();
+
+  /** Moves the clock and ticks every agent (timers: heartbeats, expiry, refresh, batches); members refresh when due. */
   tick(ms: number): void {
     this.clock.advance(ms);
-    for (const [name, { node }] of this.nodes) this.route(name, node.tick());
+    for (const tm of this.members.values()) {
+      const g = tm.member.grant;
+      if (!tm.member.isJoined || this.silent.has(tm.name) || !g) continue;
+      const due = (this.lastRefresh.get(tm.name) ?? 0) + g.refreshMs;
+      if (this.clock.now() < due) continue;
+      this.lastRefresh.set(tm.name, this.clock.now());
+      try {
+        this.node(tm.agent).agent.refresh(tm.member.memberId, tm.name);
+      } catch (err) {
+        if (!(err instanceof IolusError)) throw err;
+      }
+    }
+    for (const [name, { node }] of this.nodes) {
+      if (this.silent.has(name)) continue;
+      this.route(name, node.tick());
+    }
     this.settle();
   }
+
+  private readonly lastRefresh = new Map<string, number>();
 
   mustMember(name: string): TreeMember {
     const tm = this.members.get(name);
@@ -166,6 +199,7 @@ export class Tree {
   }
 
   private onMemberDatagram(tm: TreeMember, bytes: Uint8Array): void {
+    if (this.silent.has(tm.name)) return;
     for (const e of tm.member.receive(bytes)) {
       if (e.type === 'data') tm.received.push({ origin: e.origin, payload: e.payload, contentType: e.contentType, method: e.method });
       else if (e.type === 'removed') tm.removed = true;
@@ -191,6 +225,7 @@ export class Tree {
   }
 
   route(from: string, step: NodeStep): void {
+    if (this.silent.has(from)) return;
     for (const e of step.events) this.events.push({ node: from, event: e });
     const parent = this.nodes.get(from)?.parent;
     for (const o of step.out) {
