@@ -2,9 +2,9 @@
  * One valid encoding of every subgroup-plane message, built with real keys: the round-trip
  * tests decode them, the refusal tests break them, the fuzz suite mutates them.
  */
-import { seal, wrapKey } from '../../src/crypto/aead.js';
-import { randomKey } from '../../src/crypto/bytes.js';
-import { generateSigningKey, signBytes, type SigningKey } from '../../src/crypto/sign.js';
+import { gcmEncrypt, NONCE_LENGTH } from '../../src/crypto/aead.js';
+import { concatBytes, randomBytes } from '../../src/crypto/bytes.js';
+import { signBytes, signingKeyFromSeed, type SigningKey } from '../../src/crypto/sign.js';
 import { ContentType, encodeData, payloadAad, type Origin } from '../../src/wire/data.js';
 import { encodeGroupEnd, EndReason } from '../../src/wire/groupEnd.js';
 import { AGENT_SENDER, groupIdFor, MessageType, SUITE_AES256GCM_ED25519, subgroupIdFor, WIRE_VERSION, type Header } from '../../src/wire/header.js';
@@ -24,17 +24,26 @@ export interface Keys {
   /** Member keys by id. */
   memberKeys: Map<number, Uint8Array>;
   dataKey: Uint8Array;
+  /** Where keys, seeds and nonces come from: node's CSPRNG, or a seeded PRNG for reproducible fuzzing. */
+  random: (n: number) => Uint8Array;
 }
 
-export function makeKeys(memberIds: readonly number[] = [2, 5, 9, 1000, 70_000]): Keys {
+export function makeKeys(memberIds: readonly number[] = [2, 5, 9, 1000, 70_000], random: (n: number) => Uint8Array = randomBytes): Keys {
   return {
-    agent: generateSigningKey(),
-    originator: generateSigningKey(),
-    subgroupKey: randomKey(),
-    nextKey: randomKey(),
-    memberKeys: new Map(memberIds.map((id) => [id, randomKey()])),
-    dataKey: randomKey(),
+    agent: signingKeyFromSeed(random(32)),
+    originator: signingKeyFromSeed(random(32)),
+    subgroupKey: random(32),
+    nextKey: random(32),
+    memberKeys: new Map(memberIds.map((id) => [id, random(32)])),
+    dataKey: random(32),
+    random,
   };
+}
+
+/** seal() and wrapKey() with the nonce drawn from `k.random`: the same layout, nonce ‖ ciphertext ‖ tag. */
+function sealWith(k: Keys, key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  const nonce = k.random(NONCE_LENGTH);
+  return concatBytes(nonce, gcmEncrypt(key, nonce, plaintext, aad));
 }
 
 export const GROUP_NAME = 'conf.example';
@@ -57,7 +66,7 @@ export function header(type: MessageType, over: Partial<Header> = {}): Header {
 export const signer = (k: SigningKey) => (covered: Uint8Array) => signBytes(k, covered);
 
 export function joinKeyUpdate(k: Keys, over: Partial<Header> = {}): Uint8Array {
-  return encodeJoinKeyUpdate(header(MessageType.JoinKeyUpdate, over), 6, (aad) => wrapKey(k.subgroupKey, k.nextKey, aad), signer(k.agent));
+  return encodeJoinKeyUpdate(header(MessageType.JoinKeyUpdate, over), 6, (aad) => sealWith(k, k.subgroupKey, k.nextKey, aad), signer(k.agent));
 }
 
 export function leaveKeyUpdate(
@@ -69,7 +78,7 @@ export function leaveKeyUpdate(
   return encodeLeaveKeyUpdate(
     header(MessageType.LeaveKeyUpdate, { epoch: 8, ...over }),
     { reason: RekeyReason.Leave, partial: false, part: 0, parts: 1, ...m, memberIds },
-    (id, aad) => wrapKey(k.memberKeys.get(id) ?? randomKey(), k.nextKey, aad),
+    (id, aad) => sealWith(k, k.memberKeys.get(id) ?? k.random(32), k.nextKey, aad),
     signer(k.agent),
   );
 }
@@ -85,7 +94,7 @@ export function groupEnd(k: Keys, over: Partial<Header> = {}): Uint8Array {
 export const ORIGIN: Origin = { subgroup: 0xdead_beef, member: 42, seq: 2 ** 40 + 17 };
 
 export function sealedPayload(k: Keys, payload: Uint8Array, contentType = ContentType.Application, origin = ORIGIN): Uint8Array {
-  return seal(k.dataKey, payload, payloadAad(groupIdFor(GROUP_NAME), contentType, origin));
+  return sealWith(k, k.dataKey, payload, payloadAad(groupIdFor(GROUP_NAME), contentType, origin));
 }
 
 export function data(
@@ -100,7 +109,7 @@ export function data(
   return encodeData(
     h,
     { contentType, origin: ORIGIN, sealedPayload: sealedPayload(k, payload, contentType) },
-    (aad) => wrapKey(kek, k.dataKey, aad),
+    (aad) => sealWith(k, kek, k.dataKey, aad),
     type === MessageType.DataMethod2 ? signer(k.agent) : undefined,
   );
 }
@@ -112,7 +121,7 @@ export function kgrp2Fields(k: Keys, over: Partial<Omit<Kgrp2Announcement, 'sign
     notBefore: 1_700_000_000_000,
     notAfter: 1_700_000_600_000,
     graceMs: 30_000,
-    key: randomKey(),
+    key: k.random(32),
     originatorKeyId: originatorKeyId(k.originator.publicKey),
     ...over,
   };
