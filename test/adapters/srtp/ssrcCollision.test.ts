@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import type { ProtectResult } from '../../../src/adapters/srtp/counters.js';
 import type { SrtpRingEvent } from '../../../src/adapters/srtp/keyRing.js';
 import { SsrcCollisionDetector } from '../../../src/adapters/srtp/ssrcCollision.js';
 import { FakeClock, makeRing, sourceOf, threeEpochs } from '../support/ring.js';
 import { rtp } from '../support/rtp.js';
 
-function okPacket(r: { ok: boolean }): Buffer {
+function okPacket(r: ProtectResult): Buffer {
   if (!r.ok) throw new Error(JSON.stringify(r));
-  return (r as { packet: Buffer }).packet;
+  return r.packet;
 }
 
 describe('SSRC collision among senders sharing a group key (RFC 3711 §9.1)', () => {
