@@ -41,6 +41,8 @@ export class MdnsBrowser {
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly waiters = new Set<() => void>();
+  /** Counts responses, so a loop notices one that arrived while it was busy sending. */
+  private generation = 0;
   /** Service types browsed lately, whose records we keep fresh (§5.2). */
   private readonly interests = new Set<string>();
   /** Last time we asked each question, to ask at most once a second. */
@@ -137,6 +139,7 @@ export class MdnsBrowser {
     let retryAt = this.now();
     let retryEvery = FIRST_RETRY_MS;
     for (;;) {
+      const seen = this.generation;
       const now = this.now();
       if (now >= retryAt) {
         await this.ask([browseQuestion(type)], true);
@@ -148,7 +151,7 @@ export class MdnsBrowser {
       if (done() || this.state !== 'running') return;
       const until = Math.min(deadline, retryAt, wakeAt?.() ?? Infinity);
       if (this.now() >= deadline) return;
-      await this.wait(until - this.now(), signal);
+      if (this.generation === seen) await this.wait(until - this.now(), signal);
       signal?.throwIfAborted();
       if (done()) return;
     }
@@ -189,6 +192,7 @@ export class MdnsBrowser {
     const now = this.now();
     // §5.2 / §10: cache everything in a response, answers and additionals alike.
     this.cache.addAll([...message.answers, ...message.additionals], now, from.interface);
+    this.generation++;
     for (const wake of [...this.waiters]) wake();
   }
 
