@@ -218,10 +218,20 @@ export class UdpCollector {
   }
 
   /** Waits until `n` datagrams arrived (bounded by `timeoutMs`); returns how many did. */
-  async waitFor(n: number, timeoutMs: number): Promise<number> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.packets.length < n && Date.now() < deadline) await sleep(20);
-    return this.packets.length;
+  waitFor(n: number, timeoutMs: number): Promise<number> {
+    if (this.packets.length >= n) return Promise.resolve(this.packets.length);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.socket.off('message', check);
+        resolve(this.packets.length);
+      };
+      const check = (): void => {
+        if (this.packets.length >= n) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.socket.on('message', check);
+    });
   }
 
   send(data: Uint8Array, port: number, host = '127.0.0.1'): Promise<void> {
