@@ -140,7 +140,12 @@ describe('messages on the wire', () => {
     let decoded = 0;
     for (let i = 0; i < 1500; i++) {
       const bytes = i % 2 === 0 ? randomBytes(1 + (i % 200)) : Buffer.from(good);
-      if (i % 2 === 1) for (let k = 0; k < 1 + (i % 5); k++) bytes[(i * 7919 + k * 104729) % bytes.length] ^= 1 + ((i + k) % 255);
+      if (i % 2 === 1) {
+        for (let k = 0; k < 1 + (i % 5); k++) {
+          const at = (i * 7919 + k * 104729) % bytes.length;
+          bytes[at] = bytes[at]! ^ (1 + ((i + k) % 255));
+        }
+      }
       let raw: unknown;
       try {
         raw = dnsPacket.decode(bytes);
