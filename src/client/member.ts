@@ -23,7 +23,8 @@ import { ReplayWindows } from './replayWindow.js';
 export type DataMethod = 1 | 2;
 
 export type MemberEvent =
-  | { type: 'data'; contentType: ContentType; origin: Origin; payload: Uint8Array; method: DataMethod; unit: DataUnit }
+  /** `payload` is absent when the member relays application data it does not consume (an intermediary's uplink). */
+  | { type: 'data'; contentType: ContentType; origin: Origin; payload?: Uint8Array; method: DataMethod; unit: DataUnit }
   | { type: 'subgroup-key'; epoch: number; reason: RekeyReason | 'grant' | 'catch-up' }
   | { type: 'catch-up'; why: 'subgroup-epoch' | 'group-epoch' | 'missing-key' }
   /** A complete leave-scheme update without our entry: the agent removed us. */
@@ -54,7 +55,11 @@ export class Member {
   heldGroupEpoch = 0;
   grant: JoinGrant | undefined;
 
-  constructor(readonly group: string, private readonly clock: Clock) {
+  /**
+   * `relayOnly`: do not open application payloads, only authenticate the data key (an
+   * intermediary forwards them; its members open them). Group-key announcements are opened.
+   */
+  constructor(readonly group: string, private readonly clock: Clock, private readonly opts: { relayOnly?: boolean } = {}) {
     this.groupId = groupIdFor(group);
     this.seq = new SequenceCounter(clock);
   }
@@ -166,9 +171,13 @@ export class Member {
           return [{ type: 'dropped', cause: 'stale' }];
         }
         const unit = unwrapDataUnit(m.frame, m.body, kek);
-        const payload = openDataUnit(this.groupId, unit);
+        // Relaying, the data key's tag (under the subgroup key) is the authentication that
+        // matters; the payload is checked by whoever opens it (§6.5: never touch the payload).
+        const open = !this.opts.relayOnly || unit.contentType !== ContentType.Application;
+        const payload = open ? openDataUnit(this.groupId, unit) : undefined;
         if (!this.origins.accept(originKey(unit.origin), unit.origin.seq)) return [{ type: 'dropped', cause: 'duplicate' }];
-        return [{ type: 'data', contentType: unit.contentType, origin: unit.origin, payload, method: m.type === MessageType.DataMethod2 ? 2 : 1, unit }];
+        const method: DataMethod = m.type === MessageType.DataMethod2 ? 2 : 1;
+        return [payload ? { type: 'data', contentType: unit.contentType, origin: unit.origin, payload, method, unit } : { type: 'data', contentType: unit.contentType, origin: unit.origin, method, unit }];
       }
       case MessageType.DataUp:
         return [{ type: 'dropped', cause: 'not-for-members' }];

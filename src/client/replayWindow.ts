@@ -33,11 +33,26 @@ export class ReplayWindow {
     if (seq > this.highest) {
       const jump = this.highest < 0 ? this.size : seq - this.highest;
       if (jump >= this.size) this.bits.fill(0);
-      else for (let s = this.highest + 1; s < seq; s++) this.setBit(s, false);
+      else this.clearRange(this.highest + 1, seq);
       this.highest = seq;
     }
     this.setBit(seq, true);
     return true;
+  }
+
+  /** Clears the bits of [from, to), a word at a time where it can. */
+  private clearRange(from: number, to: number): void {
+    let s = from;
+    while (s < to) {
+      const i = s % this.size;
+      if ((i & 31) === 0 && to - s >= 32) {
+        this.bits[i >>> 5] = 0;
+        s += 32;
+      } else {
+        this.setBit(s, false);
+        s++;
+      }
+    }
   }
 
   private bit(seq: number): boolean {

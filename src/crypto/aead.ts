@@ -50,11 +50,27 @@ export function gcmDecrypt(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Arra
   }
 }
 
+// Random nonces come from a pool refilled 4 KiB at a time: one CSPRNG call per ~340 nonces
+// instead of one per message (a measurable share of a forwarding hop's cost).
+const NONCE_POOL = new Uint8Array(4096 - (4096 % NONCE_LENGTH));
+let poolOffset = NONCE_POOL.length;
+
+function nextNonce(): Uint8Array {
+  if (poolOffset + NONCE_LENGTH > NONCE_POOL.length) {
+    randomFillSync(NONCE_POOL);
+    poolOffset = 0;
+  }
+  const n = NONCE_POOL.slice(poolOffset, poolOffset + NONCE_LENGTH);
+  // Never hand out the same pool bytes twice.
+  NONCE_POOL.fill(0, poolOffset, poolOffset + NONCE_LENGTH);
+  poolOffset += NONCE_LENGTH;
+  return n;
+}
+
 /** seal: random nonce, output nonce ‖ ciphertext ‖ tag, 256-bit key only. */
 export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
   abytes(key, KEY_LENGTH, 'key');
-  const nonce = new Uint8Array(NONCE_LENGTH);
-  randomFillSync(nonce);
+  const nonce = nextNonce();
   const body = gcmEncrypt(key, nonce, plaintext, aad);
   const out = new Uint8Array(NONCE_LENGTH + body.length);
   out.set(nonce, 0);

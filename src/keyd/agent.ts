@@ -84,6 +84,10 @@ export class Agent {
   readonly refreshMs: number;
   readonly heartbeatMs: number;
   groupKeys: GroupKeyView = noGroupKeys;
+  /** Batch rekeying window (ms); 0 rekeys on every change. May change at run time (config reload). */
+  batchWindowMs: number;
+  /** Periodic rekey interval (ms); 0 = off. May change at run time. */
+  rekeyIntervalMs: number;
 
   private key: SubgroupKey;
   /** The key a join replaced: every holder is still a member, so data under it is still accepted. */
@@ -103,6 +107,8 @@ export class Agent {
     this.ttlMs = init.membershipTtlMs ?? 90_000;
     this.refreshMs = init.refreshMs ?? Math.floor(this.ttlMs / 3);
     this.heartbeatMs = init.heartbeatMs ?? 5_000;
+    this.batchWindowMs = init.batchWindowMs ?? 0;
+    this.rekeyIntervalMs = init.rekeyIntervalMs ?? 0;
     this.seq = new SequenceCounter(clock);
     this.key = { epoch: 1, key: randomKey() };
     this.lastRekeyAt = clock.now();
@@ -158,7 +164,7 @@ export class Agent {
     } else if (this.members.size >= (this.init.maxMembers ?? 1_000_000)) {
       throw new PolicyError('policy.full', `subgroup is full (${this.members.size} members)`);
     }
-    const batching = (this.init.batchWindowMs ?? 0) > 0;
+    const batching = this.batchWindowMs > 0;
     const record: MemberRecord = {
       id: this.members.allocateId(), principal, role, memberKey: randomKey(), joinedAt: now,
       expiresAt: now + this.ttlMs, entitledUntil: decision.until, pending: batching,
@@ -241,8 +247,8 @@ export class Agent {
       if (this.batch) for (const r of reasons) this.batch.reasons.add(r);
       else this.rekeyLeaveScheme(step, reasons.size === 1 ? [...reasons][0]! : RekeyReason.Batch);
     }
-    if (this.batch && now - this.batch.openedAt >= (this.init.batchWindowMs ?? 0)) this.flushBatch(step);
-    const interval = this.init.rekeyIntervalMs ?? 0;
+    if (this.batch && now - this.batch.openedAt >= this.batchWindowMs) this.flushBatch(step);
+    const interval = this.rekeyIntervalMs;
     if (interval > 0 && now - this.lastRekeyAt >= interval && !this.batch) this.rekeyLeaveScheme(step, RekeyReason.Periodic);
     if (now - this.lastHeartbeatAt >= this.heartbeatMs) this.emit(step, this.heartbeat());
     return step;
@@ -280,7 +286,7 @@ export class Agent {
     const step: Step = { out: [], events: [] };
     this.dropRecord(step, memberId, cause);
     const reason = REMOVAL_REASON[cause];
-    if (cause !== 'expel' && (this.init.batchWindowMs ?? 0) > 0) {
+    if (cause !== 'expel' && this.batchWindowMs > 0) {
       this.openBatch(this.clock.now()).reasons.add(reason);
     } else if (this.batch) {
       this.flushBatch(step, reason);

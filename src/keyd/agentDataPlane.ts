@@ -12,7 +12,7 @@ import { encodeDataUnit, openDataUnit, originKey, unwrapDataUnit, type DataUnit 
 import type { Outbound } from '../protocol/outbound.js';
 import { AGENT_SENDER, MessageType } from '../wire/header.js';
 import { decodeMessage, type Message } from '../wire/message.js';
-import type { DataMessage } from '../wire/data.js';
+import { ContentType, type DataMessage } from '../wire/data.js';
 import type { Agent } from './agent.js';
 
 export type Received =
@@ -77,8 +77,9 @@ export class AgentDataPlane {
     let unit: DataUnit;
     try {
       unit = unwrapDataUnit(m.frame, m.body, kek);
-      // The agent authenticates the payload too before it spends a signature or a forward on it.
-      openDataUnit(this.agent.groupId, unit);
+      // Method 1 is relayed on the strength of the data key's tag alone (the payload is never
+      // touched, §6.5); before it signs (method 2) the agent authenticates the payload too.
+      if (method === 2 || unit.contentType !== ContentType.Application) openDataUnit(this.agent.groupId, unit);
     } catch (err) {
       if (err instanceof CryptoVerificationError) return this.drop('bad-auth');
       throw err;

@@ -28,7 +28,7 @@ export class Intermediary {
   constructor(init: AgentInit, private readonly clock: Clock) {
     this.agent = new Agent(init, clock);
     this.data = new AgentDataPlane(this.agent);
-    this.uplink = new Member(init.group, clock);
+    this.uplink = new Member(init.group, clock, { relayOnly: true });
   }
 
   get parentState(): ParentState {

@@ -201,7 +201,7 @@ export class Tree {
   private onMemberDatagram(tm: TreeMember, bytes: Uint8Array): void {
     if (this.silent.has(tm.name)) return;
     for (const e of tm.member.receive(bytes)) {
-      if (e.type === 'data') tm.received.push({ origin: e.origin, payload: e.payload, contentType: e.contentType, method: e.method });
+      if (e.type === 'data') tm.received.push({ origin: e.origin, payload: e.payload!, contentType: e.contentType, method: e.method });
       else if (e.type === 'removed') tm.removed = true;
       else if (e.type === 'end') tm.ended = true;
       else if (e.type === 'catch-up') this.control.push(() => this.catchUp(tm));
