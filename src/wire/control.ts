@@ -29,11 +29,18 @@ export type JoinRole = z.infer<typeof JoinRole>;
 const Port = z.number().int().min(1).max(65_535);
 const Host = z.string().min(1).max(253).regex(/^[A-Za-z0-9.:%-]+$/, 'host: an address or host name');
 
+/**
+ * How a member reaches its subgroup plane; handed over in the join grant. Every kind names
+ * the agent's datagram endpoint: where method-2 data goes (and, without multicast, method-1
+ * data too, which the agent reflects to the other members).
+ */
+const AgentDatagram = { agentHost: Host, agentPort: Port };
 export const TransportDescriptor = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('multicast'), address: Host, port: Port, ttl: z.number().int().min(0).max(255).optional(), interface: Host.optional() }).strict(),
+  /** UDP IP multicast (IPv4 admin-scoped 239/8, or IPv6 ff0X::/16). */
+  z.object({ kind: z.literal('multicast'), address: Host, port: Port, ttl: z.number().int().min(0).max(255).optional(), interface: Host.optional(), ...AgentDatagram }).strict(),
   /** Unicast fan-out: the agent sends each datagram to every member's endpoint (paper footnote 6). */
-  z.object({ kind: z.literal('unicast'), agentHost: Host, agentPort: Port }).strict(),
-  /** Server-sent events on the control plane, for members that get no datagrams at all. */
+  z.object({ kind: z.literal('unicast'), ...AgentDatagram }).strict(),
+  /** Server-sent events on the control plane, for members that get no datagrams at all; they POST theirs. */
   z.object({ kind: z.literal('sse'), path: z.string().max(200) }).strict(),
   /** In-process, for tests. */
   z.object({ kind: z.literal('memory'), channel: z.string().max(200) }).strict(),
