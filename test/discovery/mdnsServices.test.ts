@@ -186,6 +186,18 @@ describe('MdnsAdvertiser', () => {
     expect(bus.sent.length).toBe(n + 1); // only the query itself
   });
 
+  it('counts another host answering for our instance with other data (RFC 6762 §9)', async () => {
+    const ad = new MdnsAdvertiser(agent, { link: bus.link('10.0.0.1'), logger });
+    await ad.start();
+    const other = bus.link('10.0.0.7');
+    const srv = (port: number) => ({ name: 'agent A._iolus._tcp.local', type: 'SRV' as const, ttl: 120, class: 'IN' as const, flush: true, data: { port, target: 'agent-a.local' } });
+    await other.multicast({ type: 'response', id: 0, flags: 0x400, questions: [], answers: [srv(7443)] }); // same data: fine
+    await other.multicast({ type: 'response', id: 0, flags: 0x400, questions: [], answers: [srv(9999)] });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(ad.stats.conflicts).toBe(1);
+    await ad.stop();
+  });
+
   it('validates its configuration, naming the field', () => {
     const link = bus.link('10.0.0.1');
     expect(() => new MdnsAdvertiser({ ...agent, port: 0 }, { link, logger })).toThrow(/mdns\.advertise\.port/);

@@ -12,7 +12,7 @@ import { createLogger } from '../../util/log.js';
 import { UsageError } from '../../errors.js';
 import { AdvertiserConfig, parseConfig, type AdvertiserConfigInput } from './config.js';
 import { formatAgentTxt } from './agentTxt.js';
-import { hostName, instanceName, IOLUS_SERVICE_TYPE, serviceTypeName, toHostLabel, truncateUtf8 } from './names.js';
+import { hostName, instanceName, IOLUS_SERVICE_TYPE, sameName, serviceTypeName, toHostLabel, truncateUtf8 } from './names.js';
 import { legacyResponsePacket, responsePacket, type MdnsMessage } from './message.js';
 import { answerQuestions } from './responder.js';
 import { rdataKey, recordKey, type MdnsRecord } from './record.js';
@@ -157,7 +157,7 @@ export class MdnsAdvertiser {
     const zone = zoneRecords(this.spec, iface.publish);
     const reply = answerQuestions(message.questions, message.answers, zone);
     if (!reply) {
-      if (message.questions.some((q) => zone.some((r) => q.name.toLowerCase() === r.name.toLowerCase()))) this.stats.suppressed++;
+      if (message.questions.some((q) => zone.some((r) => sameName(q.name, r.name)))) this.stats.suppressed++;
       return;
     }
     if (from.port !== MDNS_PORT) {
@@ -184,11 +184,12 @@ export class MdnsAdvertiser {
     else this.later(delay, respond);
   }
 
+  /** RFC 6762 §9: another host answering for our unique records with other data. */
   private checkConflict(message: MdnsMessage): void {
-    const own = new Map([this.spec].flatMap((s) => zoneRecords(s, { ipv4: [], ipv6: [] })).filter((r) => r.flush).map((r) => [`${r.name.toLowerCase()}/${r.type}`, rdataKey(r)]));
+    const ours = zoneRecords(this.spec, { ipv4: [], ipv6: [] }).filter((r) => r.flush); // SRV, TXT
     for (const r of message.answers) {
-      const mine = own.get(`${r.name.toLowerCase()}/${r.type}`);
-      if (mine !== undefined && r.ttl > 0 && rdataKey(r) !== mine) {
+      const mine = ours.find((o) => o.type === r.type && sameName(o.name, r.name));
+      if (mine && r.ttl > 0 && rdataKey(r) !== rdataKey(mine)) {
         this.stats.conflicts++;
         this.log.warn({ name: r.name, type: r.type }, 'another host answers for our service instance name (RFC 6762 §9); not renaming');
       }

@@ -50,8 +50,7 @@ export class RecordCache {
 
   /** Adds the records of one received message (flush rules apply per message, §10.2). */
   addAll(records: readonly MdnsRecord[], now: number, iface?: string): AddOutcome[] {
-    const outcomes = records.map((r) => this.add(r, now, iface));
-    return outcomes;
+    return records.map((r) => this.add(r, now, iface));
   }
 
   add(record: MdnsRecord, now: number, iface?: string): AddOutcome {

@@ -136,16 +136,14 @@ export class MdnsTransport implements MdnsLink {
       await this.stop();
       throw err;
     }
-    // Entries whose sockets failed are marked by the package with listening unset.
-    this.active = chosen.filter((iface) => entries.some((e) => e.iface === iface && e.entry.listening === true));
+    // The package marks the entries whose sockets came up with `listening`; keep those families.
+    const works = (iface: MdnsInterface, family: Family) => entries.some((e) => e.iface === iface && e.entry.family === family && e.entry.listening === true);
     for (const e of entries) {
       if (e.entry.listening !== true) this.log.warn({ interface: e.entry.name, family: e.entry.family }, 'mDNS sockets failed on this interface and family; skipping it');
     }
-    this.active = this.active.map((iface) => ({
-      ...iface,
-      ...(entries.some((e) => e.iface === iface && e.entry.family === 'IPv4' && e.entry.listening) ? {} : { ipv4: undefined }),
-      ...(entries.some((e) => e.iface === iface && e.entry.family === 'IPv6' && e.entry.listening) ? {} : { ipv6: undefined }),
-    }));
+    this.active = chosen
+      .filter((iface) => works(iface, 'IPv4') || works(iface, 'IPv6'))
+      .map((iface) => ({ ...iface, ipv4: works(iface, 'IPv4') ? iface.ipv4 : undefined, ipv6: works(iface, 'IPv6') ? iface.ipv6 : undefined }));
     this.state = 'running';
     this.log.debug({ interfaces: this.active.map((i) => i.name) }, 'mDNS transport running');
   }
