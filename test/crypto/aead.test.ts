@@ -82,6 +82,17 @@ describe('seal / open', () => {
     }
   });
 
+  it('never repeats or zeroes a nonce across many seals (the nonce pool refills)', () => {
+    const key = randomKey();
+    const nonces = new Set<string>();
+    for (let i = 0; i < 2000; i++) {
+      const n = toHex(seal(key, new Uint8Array(0), new Uint8Array(0)).subarray(0, NONCE_LENGTH));
+      expect(n).not.toBe('00'.repeat(NONCE_LENGTH));
+      nonces.add(n);
+    }
+    expect(nonces.size).toBe(2000);
+  });
+
   it('opens views into larger buffers', () => {
     const key = randomKey();
     const sealed = seal(key, randomBytes(20), new Uint8Array(0));

@@ -74,7 +74,7 @@ function validBodies(rng: Rng): Record<string, unknown> {
     RefreshResponse: { expiresAt: 1 },
     LeaveRequest: { memberId: 3 },
     CatchUpResponse: { subgroup: { id: 9, epoch: 5, key: b64(rng, 32) }, groupKeys: [], expiresAt: 2 },
-    TransportDescriptor: { kind: 'multicast', address: '239.1.2.3', port: 5004, ttl: 1 },
+    TransportDescriptor: { kind: 'multicast', address: '239.1.2.3', port: 5004, ttl: 1, agentHost: '10.0.0.1', agentPort: 7000 },
     GroupName: 'conf.example',
     Key32: b64(rng, 32),
   };

@@ -34,7 +34,7 @@ function grant(): Record<string, unknown> {
     expiresAt: 1_700_000_060_000,
     refreshMs: 20_000,
     heartbeatMs: 5_000,
-    transport: { kind: 'multicast', address: '239.1.2.3', port: 5004, ttl: 1 },
+    transport: { kind: 'multicast', address: '239.1.2.3', port: 5004, ttl: 1, agentHost: '10.0.0.1', agentPort: 7000 },
     groupKeys: [b64(KGRP2_ANNOUNCEMENT_LENGTH), b64(KGRP2_ANNOUNCEMENT_LENGTH)],
   };
 }
@@ -64,8 +64,8 @@ describe('valid bodies parse', () => {
 
   it('every TransportDescriptor kind', () => {
     for (const t of [
-      { kind: 'multicast', address: 'ff15::1', port: 5004 },
-      { kind: 'multicast', address: '239.0.0.1', port: 1, ttl: 255, interface: 'eth0' },
+      { kind: 'multicast', address: 'ff15::1', port: 5004, agentHost: 'fe80::2%eth0', agentPort: 7000 },
+      { kind: 'multicast', address: '239.0.0.1', port: 1, ttl: 255, interface: 'eth0', agentHost: 'agent.example', agentPort: 65_535 },
       { kind: 'unicast', agentHost: 'agent.example', agentPort: 9000 },
       { kind: 'sse', path: '/v1/groups/a/events' },
       { kind: 'memory', channel: 'sg:a' },
@@ -115,7 +115,8 @@ describe('refusals name the field', () => {
   it('out-of-range and non-integer ports', () => {
     for (const port of [0, -1, 65_536, 1.5, '5004', Number.NaN, null]) {
       expectRefused(JoinRequest, { group: 'a', endpoint: { host: 'h', port } }, /^endpoint\.port: /m);
-      expectRefused(TransportDescriptor, { kind: 'multicast', address: '239.1.1.1', port }, /^port: /m);
+      expectRefused(TransportDescriptor, { kind: 'multicast', address: '239.1.1.1', port, agentHost: 'h', agentPort: 7000 }, /^port: /m);
+      expectRefused(TransportDescriptor, { kind: 'multicast', address: '239.1.1.1', port: 5004, agentHost: 'h', agentPort: port }, /^agentPort: /m);
       expectRefused(TransportDescriptor, { kind: 'unicast', agentHost: 'h', agentPort: port }, /^agentPort: /m);
       expectRefused(JoinGrant, { ...grant(), transport: { kind: 'unicast', agentHost: 'h', agentPort: port } }, /^transport\.agentPort: /m);
     }
@@ -135,7 +136,8 @@ describe('refusals name the field', () => {
     expectRefused(JoinGrant, { ...grant(), version: 'v2' }, /^version: /m);
     expectRefused(JoinGrant, { ...grant(), originators: Array.from({ length: 17 }, () => b64(32)) }, /^originators: /m);
     expectRefused(JoinGrant, { ...grant(), groupKeys: Array.from({ length: 9 }, () => b64(KGRP2_ANNOUNCEMENT_LENGTH)) }, /^groupKeys: /m);
-    expectRefused(JoinGrant, { ...grant(), transport: { kind: 'multicast', address: '239.1.1.1', port: 1, ttl: 256 } }, /^transport\.ttl: /m);
+    expectRefused(JoinGrant, { ...grant(), transport: { kind: 'multicast', address: '239.1.1.1', port: 1, ttl: 256, agentHost: 'h', agentPort: 7000 } }, /^transport\.ttl: /m);
+    expectRefused(TransportDescriptor, { kind: 'multicast', address: '239.1.1.1', port: 1 }, /^agentHost: [\s\S]*^agentPort: /m);
     expectRefused(JoinRequest, { group: 'a', role: 'controller' }, /^role: /m);
     expectRefused(JoinRequest, { group: 'a', endpoint: { host: 'bad host', port: 1 } }, /^endpoint\.host: host: /m);
     expectRefused(TransportDescriptor, { kind: 'carrier-pigeon' }, /^kind: /m);
