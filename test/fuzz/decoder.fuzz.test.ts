@@ -156,9 +156,17 @@ describe(`decodeKgrp2Announcement fuzz (seed ${SEED})`, () => {
       const rng = new Rng(SEED, 4_000_000 + i);
       let b: Uint8Array;
       let how: string;
-      if (rng.chance(0.25)) {
+      const r = rng.int(4);
+      if (r === 0) {
         b = rng.bytes(rng.chance(0.5) ? KGRP2_ANNOUNCEMENT_LENGTH : rng.int(400));
         how = 'random';
+      } else if (r === 1) {
+        // One field set to an edge value: epoch, generation, notBefore, notAfter or graceMs.
+        b = new Uint8Array(rng.pick(valid));
+        const [offset, size] = rng.pick([[0, 8], [8, 2], [10, 8], [18, 8], [26, 4]] as const);
+        const v = rng.pick([0n, 1n, 2n ** 32n - 1n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n]);
+        for (let j = 0; j < size; j++) b[offset + j] = Number((v >> BigInt(8 * (size - 1 - j))) & 0xffn);
+        how = `field at ${offset} = ${v}`;
       } else {
         const m = mutate(rng, rng.pick(valid), () => rng.pick(valid));
         b = m.bytes;
