@@ -1,0 +1,420 @@
+/**
+ * The subgroup plane over server-sent events on the control plane (DESIGN.md "Planes"), for
+ * members that get no datagrams at all: the agent writes each datagram to every member's event
+ * stream (`event: datagram`, base64 data); a member POSTs its own, and the hub reflects
+ * method-1 data to the other members.
+ *
+ * SseHub (agent side) owns no server: the control API (fastify) hands it a member's raw
+ * response to stream to (attach) and a member's POSTed datagram (receive). SseMemberTransport
+ * (member side) reads the stream through an injected HTTP client and reconnects with backoff.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { UsageError } from '../errors.js';
+import { createLogger, type Logger } from '../util/log.js';
+import type { TransportDescriptor } from '../wire/control.js';
+import { newCounters, type AgentTransport, type DatagramSource, type MemberTransport, type TransportCounters } from './types.js';
+import { admit, countDrop, countOut, DropCause, Handlers, sizeProblem } from './datagram.js';
+import { defaultScope, type Scope } from './fanout.js';
+import { decodeBase64, DEFAULT_MAX_LINE, formatComment, formatDatagramEvent, SseParser, type SseEvent } from './sseParser.js';
+
+/**
+ * What the hub needs of a response: `http.ServerResponse` (fastify's `reply.raw`) has it all.
+ */
+export interface SseResponse {
+  writeHead(status: number, headers: Record<string, string>): unknown;
+  write(chunk: string): boolean;
+  end(): unknown;
+  /** Bytes queued and not yet handed to the socket: the backpressure measure. */
+  readonly writableLength: number;
+  readonly writableEnded: boolean;
+  readonly destroyed: boolean;
+  on(event: 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
+export interface SseHubInit {
+  /** The stream's path, as members are told in the join grant (descriptor.path). */
+  path: string;
+  /** Comment heartbeat period (default 15 s). */
+  heartbeatMs?: number;
+  /** A stream with more unsent bytes than this drops new events (default 1 MiB). */
+  maxBufferedBytes?: number;
+}
+
+export interface SseHubComponents {
+  logger?: Logger;
+  /** Routing of a POST that does not say its scope (default: defaultScope). */
+  scopeOf?: (bytes: Uint8Array) => Scope;
+}
+
+export interface ReceiveOptions {
+  /** 'subgroup' (method 1: reflected) or 'agent' (method 2: not); default from the bytes. */
+  scope?: Scope;
+  /** The member's address, for the DatagramSource. */
+  address?: string;
+  port?: number;
+}
+
+export type ReceiveResult = { ok: true; reflectedTo: number } | { ok: false; cause: string };
+
+interface Stream {
+  memberId: number;
+  res: SseResponse;
+  /** Events dropped for this stream (slow client). */
+  dropped: number;
+}
+
+type State = 'idle' | 'running' | 'stopped';
+
+const HEADERS: Record<string, string> = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache',
+  // Reverse proxies (nginx) buffer responses unless told not to.
+  'x-accel-buffering': 'no',
+};
+
+export class SseHub implements AgentTransport {
+  readonly counters: TransportCounters = newCounters();
+  readonly descriptor: TransportDescriptor;
+  private readonly heartbeatMs: number;
+  private readonly maxBuffered: number;
+  private readonly log: Logger;
+  private readonly scopeOf: (bytes: Uint8Array) => Scope;
+  private readonly handlers: Handlers<[Uint8Array, DatagramSource]>;
+  private readonly members = new Set<number>();
+  private readonly streams = new Map<number, Stream>();
+  private heartbeat: NodeJS.Timeout | undefined;
+  private state: State = 'idle';
+
+  constructor(init: SseHubInit, components: SseHubComponents = {}) {
+    if (!init.path.startsWith('/')) throw new UsageError('transport.sse-path', `sse path ${init.path}: not an absolute path`);
+    this.descriptor = { kind: 'sse', path: init.path };
+    this.heartbeatMs = init.heartbeatMs ?? 15_000;
+    this.maxBuffered = init.maxBufferedBytes ?? 1024 * 1024;
+    this.log = components.logger ?? createLogger('transport.sse');
+    this.scopeOf = components.scopeOf ?? defaultScope;
+    this.handlers = new Handlers(this.counters, this.log);
+  }
+
+  /** Attached streams. */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new UsageError('transport.state', `sse hub cannot start from state ${this.state}`);
+    this.state = 'running';
+    this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  multicast(bytes: Uint8Array): void {
+    if (this.state !== 'running') return void countDrop(this.counters, DropCause.NotRunning);
+    const p = sizeProblem(bytes);
+    if (p) return void countDrop(this.counters, p);
+    const event = formatDatagramEvent(bytes);
+    for (const s of this.streams.values()) this.sendEvent(s, event, bytes);
+  }
+
+  onDatagram(handler: (bytes: Uint8Array, source: DatagramSource) => void): void {
+    this.handlers.add(handler);
+  }
+
+  addMember(memberId: number): void {
+    this.members.add(memberId);
+  }
+
+  removeMember(memberId: number): void {
+    this.members.delete(memberId);
+    const s = this.streams.get(memberId);
+    if (s) this.close(s);
+  }
+
+  hasMember(memberId: number): boolean {
+    return this.members.has(memberId);
+  }
+
+  /**
+   * Streams the subgroup to a member over `res` (fastify: `reply.hijack()` first, then pass
+   * `reply.raw`). Writes the headers and an opening comment; the stream lives until the client
+   * goes, the member is removed, or the hub stops. A member has one stream: a new one replaces
+   * the old. Returns false, writing nothing, if the member is unknown or the hub not running.
+   */
+  attach(memberId: number, res: SseResponse): boolean {
+    if (this.state !== 'running' || !this.members.has(memberId)) return false;
+    const old = this.streams.get(memberId);
+    if (old) this.close(old);
+    const stream: Stream = { memberId, res, dropped: 0 };
+    res.on('close', () => this.detach(stream));
+    res.on('error', (err) => {
+      countDrop(this.counters, DropCause.SocketError);
+      this.log.debug({ err, memberId }, 'event stream error');
+      this.detach(stream);
+    });
+    try {
+      res.writeHead(200, HEADERS);
+      res.write(formatComment('iolus subgroup'));
+    } catch (err) {
+      this.log.debug({ err, memberId }, 'event stream closed before it opened');
+      return false;
+    }
+    this.streams.set(memberId, stream);
+    return true;
+  }
+
+  /**
+   * A datagram a member POSTed: checked for size and membership, reflected to every other
+   * member's stream if it is for the subgroup, then handed to the handlers.
+   */
+  receive(memberId: number, bytes: Uint8Array, options: ReceiveOptions = {}): ReceiveResult {
+    const cause = admit(this.counters, bytes);
+    if (cause) return { ok: false, cause };
+    if (this.state !== 'running' || !this.members.has(memberId)) {
+      const c = this.state !== 'running' ? DropCause.NotRunning : DropCause.UnknownMember;
+      countDrop(this.counters, c);
+      return { ok: false, cause: c };
+    }
+    let reflectedTo = 0;
+    if ((options.scope ?? this.scopeOf(bytes)) === 'subgroup') {
+      const event = formatDatagramEvent(bytes);
+      for (const s of this.streams.values()) {
+        if (s.memberId !== memberId && this.sendEvent(s, event, bytes)) reflectedTo++;
+      }
+    }
+    this.handlers.emit(bytes, { address: options.address ?? 'sse', port: options.port ?? 0, memberId });
+    return { ok: true, reflectedTo };
+  }
+
+  stop(): Promise<void> {
+    if (this.state === 'stopped') return Promise.resolve();
+    this.state = 'stopped';
+    clearInterval(this.heartbeat);
+    for (const s of [...this.streams.values()]) this.close(s);
+    return Promise.resolve();
+  }
+
+  private sendEvent(s: Stream, event: string, bytes: Uint8Array): boolean {
+    if (s.res.writableLength > this.maxBuffered) {
+      s.dropped++;
+      countDrop(this.counters, DropCause.SlowClient);
+      return false;
+    }
+    if (!this.write(s, event)) return false;
+    countOut(this.counters, bytes);
+    return true;
+  }
+
+  private write(s: Stream, text: string): boolean {
+    if (s.res.writableEnded || s.res.destroyed) {
+      countDrop(this.counters, DropCause.SendError);
+      this.detach(s);
+      return false;
+    }
+    try {
+      s.res.write(text);
+      return true;
+    } catch (err) {
+      countDrop(this.counters, DropCause.SendError);
+      this.log.debug({ err, memberId: s.memberId }, 'event stream write failed');
+      this.close(s);
+      return false;
+    }
+  }
+
+  private beat(): void {
+    const comment = formatComment('heartbeat');
+    for (const s of [...this.streams.values()]) {
+      if (s.res.writableLength <= this.maxBuffered) this.write(s, comment);
+    }
+  }
+
+  private detach(s: Stream): void {
+    if (this.streams.get(s.memberId) === s) this.streams.delete(s.memberId);
+  }
+
+  private close(s: Stream): void {
+    this.detach(s);
+    try {
+      if (!s.res.writableEnded) s.res.end();
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** The member's HTTP client, as the SSE transport needs it (the real one speaks mutual TLS). */
+export interface SseHttpClient {
+  /**
+   * GETs `path` as an event stream and yields the response body as it arrives, in chunks of
+   * any size (text, or bytes in UTF-8); ends when the response ends; throws on an HTTP error.
+   * Must stop when `signal` aborts. A node:http IncomingMessage is such an iterable.
+   */
+  stream(path: string, signal: AbortSignal): AsyncIterable<string | Uint8Array>;
+  /** POSTs one datagram (the body's encoding is between the client and the control API). */
+  post(path: string, body: Uint8Array): Promise<void>;
+}
+
+export interface SseMemberInit {
+  /** descriptor.path */
+  path: string;
+  /** Where datagrams go (default: `path` with its last segment `datagram`); `scope=subgroup|agent` is appended. */
+  postPath?: string;
+  maxLineLength?: number;
+  /** Reconnect delay: doubles from initialMs (default 250) to maxMs (default 30 s), ±25 % jitter. */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** POSTs in flight at most (default 64); beyond, datagrams are dropped (send-backlog). */
+  maxInFlight?: number;
+}
+
+export interface SseMemberComponents {
+  client: SseHttpClient;
+  logger?: Logger;
+  /** Waits between reconnects (tests pass a fake). Resolves early, or rejects, when the signal aborts. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<unknown>;
+  random?: () => number;
+}
+
+/** `/v1/groups/g/events?x=1` → `/v1/groups/g/datagram?x=1`. */
+export function defaultPostPath(path: string): string {
+  const q = path.indexOf('?');
+  const base = q < 0 ? path : path.slice(0, q);
+  const query = q < 0 ? '' : path.slice(q);
+  return `${base.slice(0, base.lastIndexOf('/') + 1)}datagram${query}`;
+}
+
+function withQuery(path: string, param: string): string {
+  return `${path}${path.includes('?') ? '&' : '?'}${param}`;
+}
+
+export class SseMemberTransport implements MemberTransport {
+  readonly counters: TransportCounters = newCounters();
+  /** Streams opened (a first chunk arrived) and reconnect attempts. */
+  readonly stats = { connects: 0, reconnects: 0 };
+  private readonly log: Logger;
+  private readonly handlers: Handlers<[Uint8Array]>;
+  private readonly parser: SseParser;
+  private readonly postPath: string;
+  private readonly initialMs: number;
+  private readonly maxMs: number;
+  private readonly maxInFlight: number;
+  private readonly stopController = new AbortController();
+  private inFlight = 0;
+  private state: State = 'idle';
+  private loop: Promise<void> | undefined;
+  private connected: Promise<void>;
+  private markConnected: () => void = () => {};
+
+  constructor(private readonly init: SseMemberInit, private readonly components: SseMemberComponents) {
+    this.log = components.logger ?? createLogger('transport.sse.member');
+    this.handlers = new Handlers(this.counters, this.log);
+    this.postPath = init.postPath ?? defaultPostPath(init.path);
+    this.initialMs = init.backoff?.initialMs ?? 250;
+    this.maxMs = init.backoff?.maxMs ?? 30_000;
+    this.maxInFlight = init.maxInFlight ?? 64;
+    this.parser = new SseParser({
+      maxLineLength: init.maxLineLength ?? DEFAULT_MAX_LINE,
+      onEvent: (e) => this.event(e),
+      onProblem: (p) => countDrop(this.counters, p === 'line-too-long' ? DropCause.LineTooLong : p),
+    });
+    this.connected = new Promise((resolve) => (this.markConnected = resolve));
+  }
+
+  /** Starts reading the stream (in the background, reconnecting until stop()). */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new UsageError('transport.state', `sse member cannot start from state ${this.state}`);
+    this.state = 'running';
+    this.loop = this.run();
+  }
+
+  /** Resolves once the first stream has delivered its first bytes. */
+  whenConnected(): Promise<void> {
+    return this.connected;
+  }
+
+  sendSubgroup(bytes: Uint8Array): void {
+    this.post(bytes, 'subgroup');
+  }
+
+  sendAgent(bytes: Uint8Array): void {
+    this.post(bytes, 'agent');
+  }
+
+  onDatagram(handler: (bytes: Uint8Array) => void): void {
+    this.handlers.add(handler);
+  }
+
+  endpoint(): undefined {
+    return undefined;
+  }
+
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    this.stopController.abort();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let delay = this.initialMs;
+    const wait = this.components.sleep ?? ((ms: number, signal: AbortSignal) => sleep(ms, undefined, { signal }));
+    const random = this.components.random ?? Math.random;
+    while (this.state === 'running') {
+      const decoder = new TextDecoder('utf-8');
+      let opened = false;
+      try {
+        for await (const chunk of this.components.client.stream(this.init.path, this.stopController.signal)) {
+          if (!opened) {
+            opened = true;
+            this.stats.connects++;
+            delay = this.initialMs;
+            this.markConnected();
+          }
+          this.parser.push(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+          if (this.state !== 'running') break;
+        }
+      } catch (err) {
+        if (this.state === 'running') this.log.debug({ err }, 'event stream failed');
+      }
+      this.parser.end();
+      if (this.state !== 'running') break;
+      this.stats.reconnects++;
+      const jittered = delay * (0.75 + 0.5 * random());
+      this.log.debug({ delayMs: Math.round(jittered) }, 'event stream ended; reconnecting');
+      await wait(jittered, this.stopController.signal).catch(() => undefined);
+      delay = Math.min(delay * 2, this.maxMs);
+    }
+  }
+
+  private event(e: SseEvent): void {
+    if (e.event !== 'datagram') return void countDrop(this.counters, DropCause.BadEvent);
+    const bytes = decodeBase64(e.data);
+    if (!bytes) {
+      this.counters.datagramsIn++;
+      return void countDrop(this.counters, DropCause.BadEvent);
+    }
+    if (admit(this.counters, bytes)) return;
+    this.handlers.emit(bytes);
+  }
+
+  private post(bytes: Uint8Array, scope: Scope): void {
+    if (this.state !== 'running') return void countDrop(this.counters, DropCause.NotRunning);
+    const p = sizeProblem(bytes);
+    if (p) return void countDrop(this.counters, p);
+    if (this.inFlight >= this.maxInFlight) return void countDrop(this.counters, DropCause.SendBacklog);
+    this.inFlight++;
+    countOut(this.counters, bytes);
+    let sent: Promise<void>;
+    try {
+      sent = this.components.client.post(withQuery(this.postPath, `scope=${scope}`), bytes);
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    sent.then(
+      () => this.inFlight--,
+      (err: unknown) => {
+        this.inFlight--;
+        countDrop(this.counters, DropCause.SendError);
+        this.log.debug({ err }, 'datagram POST failed');
+      },
+    );
+  }
+}
