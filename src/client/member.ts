@@ -10,7 +10,8 @@ import { fromBase64, wipe } from '../crypto/bytes.js';
 import { verifyBytes } from '../crypto/sign.js';
 import { CryptoVerificationError, IolusError, UsageError } from '../errors.js';
 import type { Outbound } from '../protocol/outbound.js';
-import { encodeDataUnit, openDataUnit, originKey, sealDataUnit, unwrapDataUnit, type DataUnit } from '../protocol/dataUnit.js';
+import { encodeDataUnit, hopWindowKey, openDataUnit, originKey, sealDataUnit, unwrapDataUnit, type DataUnit } from '../protocol/dataUnit.js';
+import { RecentSet } from './recentSet.js';
 import type { Clock } from '../util/clock.js';
 import { SequenceCounter } from '../util/sequence.js';
 import type { CatchUpResponse, JoinGrant } from '../wire/control.js';
@@ -46,8 +47,8 @@ export class Member {
   private agentPublicKey: Uint8Array | undefined;
   private key: HeldKey | undefined;
   private previousAfterJoin: HeldKey | undefined;
-  private readonly windows = new ReplayWindows<number>();
-  private readonly origins = new ReplayWindows<string>(65_536, 4096);
+  private readonly windows = new ReplayWindows<string>();
+  private readonly origins = new RecentSet();
   private readonly seq: SequenceCounter;
   private leaveParts: { epoch: number; seen: Set<number>; parts: number } | undefined;
   private ended = false;
@@ -131,11 +132,12 @@ export class Member {
       if (h.sender !== AGENT_SENDER) return [{ type: 'dropped', cause: 'bad-signature' }];
       if (!verifyBytes(this.agentPublicKey!, m.frame.signed.covered, m.frame.signed.signature)) return [{ type: 'dropped', cause: 'bad-signature' }];
     }
-    if (this.windows.check(h.sender, h.sequence) !== 'new') return [{ type: 'dropped', cause: 'replay' }];
+    const wkey = hopWindowKey(m.frame.signed !== undefined, h.sender, h.epoch);
+    if (this.windows.check(wkey, h.sequence) !== 'new') return [{ type: 'dropped', cause: 'replay' }];
     try {
       const events = this.dispatch(m);
       // Only authenticated messages move the window (dispatch throws on a bad tag).
-      this.windows.accept(h.sender, h.sequence);
+      this.windows.accept(wkey, h.sequence);
       return events;
     } catch (err) {
       if (err instanceof CryptoVerificationError) return [{ type: 'dropped', cause: 'bad-auth' }];
@@ -175,7 +177,7 @@ export class Member {
         // matters; the payload is checked by whoever opens it (§6.5: never touch the payload).
         const open = !this.opts.relayOnly || unit.contentType !== ContentType.Application;
         const payload = open ? openDataUnit(this.groupId, unit) : undefined;
-        if (!this.origins.accept(originKey(unit.origin), unit.origin.seq)) return [{ type: 'dropped', cause: 'duplicate' }];
+        if (!this.origins.add(originKey(unit.origin), this.clock.now())) return [{ type: 'dropped', cause: 'duplicate' }];
         const method: DataMethod = m.type === MessageType.DataMethod2 ? 2 : 1;
         return [payload ? { type: 'data', contentType: unit.contentType, origin: unit.origin, payload, method, unit } : { type: 'data', contentType: unit.contentType, origin: unit.origin, method, unit }];
       }
@@ -238,7 +240,7 @@ export class Member {
   /** Sends a unit (ours or one an intermediary forwards up), rewrapping only its data key. */
   forward(unit: DataUnit, method: DataMethod): Outbound {
     if (!this.memberKey) throw new UsageError('member.not-joined', 'not joined');
-    this.origins.accept(originKey(unit.origin), unit.origin.seq);
+    this.origins.add(originKey(unit.origin), this.clock.now());
     if (method === 2) {
       return { kind: 'agent', bytes: encodeDataUnit(this.header(MessageType.DataUp), unit, this.memberKey, noop) };
     }

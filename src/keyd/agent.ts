@@ -39,6 +39,8 @@ export interface AgentInit {
   /** Batch rekeying window; 0 rekeys on every membership change. */
   batchWindowMs?: number;
   maxMembers?: number;
+  /** How long an expelled principal stays barred from rejoining (default 10 min). */
+  expelBanMs?: number;
 }
 
 export type RemovalCause = 'leave' | 'expel' | 'expire' | 'entitlement';
@@ -84,6 +86,8 @@ export class Agent {
   readonly refreshMs: number;
   readonly heartbeatMs: number;
   groupKeys: GroupKeyView = noGroupKeys;
+  /** What joiners are told about the subgroup plane (the daemon sets it once its transport is open). */
+  transport: TransportDescriptor;
   /** Batch rekeying window (ms); 0 rekeys on every change. May change at run time (config reload). */
   batchWindowMs: number;
   /** Periodic rekey interval (ms); 0 = off. May change at run time. */
@@ -98,6 +102,9 @@ export class Agent {
   private lastHeartbeatAt = -Infinity;
   private ended = false;
   private readonly rekeyCtx: RekeyContext;
+  /** Expelled principals and until when they may not rejoin; expelled member ids (refresh answers "expelled"). */
+  private readonly banned = new Map<string, number>();
+  private readonly expelledIds = new Set<number>();
 
   constructor(private readonly init: AgentInit, private readonly clock: Clock) {
     this.group = init.group;
@@ -107,6 +114,7 @@ export class Agent {
     this.ttlMs = init.membershipTtlMs ?? 90_000;
     this.refreshMs = init.refreshMs ?? Math.floor(this.ttlMs / 3);
     this.heartbeatMs = init.heartbeatMs ?? 5_000;
+    this.transport = init.transport;
     this.batchWindowMs = init.batchWindowMs ?? 0;
     this.rekeyIntervalMs = init.rekeyIntervalMs ?? 0;
     this.seq = new SequenceCounter(clock);
@@ -123,6 +131,10 @@ export class Agent {
 
   get epoch(): number {
     return this.key.epoch;
+  }
+
+  now(): number {
+    return this.clock.now();
   }
 
   /** The current subgroup key (for the owner's forwarding and for tests' containment checks). */
@@ -156,6 +168,11 @@ export class Agent {
     const decision = this.init.admit(principal, role, now);
     if (!decision.ok) throw new PolicyError('policy.denied', decision.reason);
     if (decision.until !== null && decision.until <= now) throw new PolicyError('policy.entitlement', `entitlement of ${principal} ended`);
+    const bannedUntil = this.banned.get(principal);
+    if (bannedUntil !== undefined) {
+      if (bannedUntil > now) throw new PolicyError('policy.expelled', `${principal} was expelled; it may rejoin after ${new Date(bannedUntil).toISOString()}`);
+      this.banned.delete(principal);
+    }
     const step: Step = { out: [], events: [] };
     const existing = this.members.byPrincipalName(principal);
     if (existing) {
@@ -213,10 +230,20 @@ export class Agent {
     return this.removeMember(memberId, 'leave');
   }
 
-  /** Expel (§6.4): like a leave, and never batched: the key changes now. */
+  /** Expel (§6.4): like a leave, and never batched: the key changes now. The principal may not rejoin for a while. */
   expel(memberId: number): Step {
-    if (!this.members.get(memberId)) throw new UsageError('agent.unknown-member', `no member ${memberId}`);
+    const r = this.members.get(memberId);
+    if (!r) throw new UsageError('agent.unknown-member', `no member ${memberId}`);
+    this.banned.set(r.principal, this.clock.now() + (this.init.expelBanMs ?? 600_000));
+    if (this.banned.size > 100_000) this.banned.delete(this.banned.keys().next().value as string);
+    this.expelledIds.add(memberId);
+    if (this.expelledIds.size > 100_000) this.expelledIds.delete(this.expelledIds.values().next().value as number);
     return this.removeMember(memberId, 'expel');
+  }
+
+  /** Lifts an expulsion ban early (admin). */
+  pardon(principal: string): boolean {
+    return this.banned.delete(principal);
   }
 
   /** Catch-up over the secure channel: the current subgroup key and group keys. */
@@ -396,7 +423,7 @@ export class Agent {
       expiresAt: r.expiresAt,
       refreshMs: this.refreshMs,
       heartbeatMs: this.heartbeatMs,
-      transport: this.init.transport,
+      transport: this.transport,
       groupKeys: r.pending ? [] : this.groupKeys.announcements().map(toBase64),
     };
   }
@@ -404,6 +431,7 @@ export class Agent {
   /** The record of `memberId`, which must belong to `principal` (a member acts only for itself). */
   private ownRecord(memberId: number, principal: string): MemberRecord {
     const r = this.members.get(memberId);
+    if (!r && this.expelledIds.has(memberId)) throw new PolicyError('policy.expelled', `member ${memberId} was expelled`);
     if (!r) throw new UsageError('agent.unknown-member', `no member ${memberId}`);
     if (r.principal !== principal) throw new PolicyError('policy.not-yours', `member ${memberId} is not ${principal}`);
     return r;

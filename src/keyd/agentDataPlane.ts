@@ -8,7 +8,8 @@
 import { CryptoVerificationError } from '../errors.js';
 import { ReplayWindows } from '../client/replayWindow.js';
 import type { DataMethod } from '../client/member.js';
-import { encodeDataUnit, openDataUnit, originKey, unwrapDataUnit, type DataUnit } from '../protocol/dataUnit.js';
+import { encodeDataUnit, hopWindowKey, openDataUnit, originKey, unwrapDataUnit, type DataUnit } from '../protocol/dataUnit.js';
+import { RecentSet } from '../client/recentSet.js';
 import type { Outbound } from '../protocol/outbound.js';
 import { AGENT_SENDER, MessageType } from '../wire/header.js';
 import { decodeMessage, type Message } from '../wire/message.js';
@@ -20,8 +21,8 @@ export type Received =
   | { ok: false; cause: string };
 
 export class AgentDataPlane {
-  private readonly windows = new ReplayWindows<number>();
-  private readonly origins = new ReplayWindows<string>(65_536, 4096);
+  private readonly windows = new ReplayWindows<string>();
+  private readonly origins = new RecentSet();
 
   constructor(private readonly agent: Agent) {}
 
@@ -54,8 +55,8 @@ export class AgentDataPlane {
 
   /** Sends a unit down into our subgroup. */
   send(unit: DataUnit, method: DataMethod): Outbound {
-    this.origins.accept(originKey(unit.origin), unit.origin.seq);
     const a = this.agent;
+    this.origins.add(originKey(unit.origin), a.now());
     const type = method === 2 ? MessageType.DataMethod2 : MessageType.DataMethod1;
     const bytes = encodeDataUnit(
       { ...a.header(type), type },
@@ -73,7 +74,8 @@ export class AgentDataPlane {
 
   private accept(m: Extract<Message, { body: DataMessage }>, kek: Uint8Array, method: DataMethod): Received {
     const h = m.frame.header;
-    if (this.windows.check(h.sender, h.sequence) !== 'new') return this.drop('replay');
+    const wkey = hopWindowKey(false, h.sender, h.epoch);
+    if (this.windows.check(wkey, h.sequence) !== 'new') return this.drop('replay');
     let unit: DataUnit;
     try {
       unit = unwrapDataUnit(m.frame, m.body, kek);
@@ -84,8 +86,8 @@ export class AgentDataPlane {
       if (err instanceof CryptoVerificationError) return this.drop('bad-auth');
       throw err;
     }
-    this.windows.accept(h.sender, h.sequence);
-    if (!this.origins.accept(originKey(unit.origin), unit.origin.seq)) return this.drop('duplicate');
+    this.windows.accept(wkey, h.sequence);
+    if (!this.origins.add(originKey(unit.origin), this.agent.now())) return this.drop('duplicate');
     return { ok: true, unit, method, out: [] };
   }
 

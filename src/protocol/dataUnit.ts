@@ -46,6 +46,18 @@ export function encodeDataUnit(
   }, sign);
 }
 
+/** The identity of one message across the whole tree. */
 export function originKey(o: Origin): string {
-  return `${o.subgroup}:${o.member}`;
+  return `${o.subgroup}:${o.member}:${o.seq}`;
+}
+
+/**
+ * The replay window a hop uses for a message. Signed messages (only the agent signs) have a
+ * window of their own that nothing unsigned can move, so a member holding the subgroup key
+ * cannot make others refuse the agent's rekeys, heartbeats or GRP_END. Unsigned data has a
+ * window per sender and epoch: an insider can disturb another sender's method-1 data at most
+ * until the next rekey (method 1's inherent weakness, paper §6.5; method 2 does not have it).
+ */
+export function hopWindowKey(signed: boolean, sender: number, epoch: number): string {
+  return signed ? `s:${sender}` : `u:${epoch}:${sender}`;
 }

@@ -3,11 +3,13 @@
  * data (content type GroupKey). Signed by the originator, so a member holding a subgroup key
  * cannot announce a group key of its own.
  *
- *   epoch u64 ‖ generation u16 ‖ notBefore u64 ‖ notAfter u64 ‖ graceMs u32 ‖ key (32 B)
+ *   epoch u64 ‖ voids u64 ‖ notBefore u64 ‖ notAfter u64 ‖ graceMs u32 ‖ key (32 B)
  *   ‖ originator key id (8 B) ‖ signature (64 B) over "iolus/kgrp2/v1" ‖ group ‖ all of the above
  *
- * A higher generation of the same epoch replaces a pending key that was voided (an expulsion
- * or an entitlement that ended before activation).
+ * `voids` names a pending epoch this one replaces (0 for none): when an expulsion or an
+ * entitlement that ended makes the announced next key void, the originator announces a fresh
+ * key under a new epoch number, only to the remaining members, and receivers drop the voided
+ * one. Epoch numbers thus stay unique per key (an MKI never names two keys).
  */
 import { createHash } from 'node:crypto';
 import { CodecError } from '../errors.js';
@@ -15,12 +17,13 @@ import { KEY_LENGTH, concatBytes } from '../crypto/bytes.js';
 import { SIGNATURE_LENGTH } from '../crypto/sign.js';
 import { Reader, Writer } from './codec.js';
 
-export const KGRP2_ANNOUNCEMENT_LENGTH = 8 + 2 + 8 + 8 + 4 + KEY_LENGTH + 8 + SIGNATURE_LENGTH;
+export const KGRP2_ANNOUNCEMENT_LENGTH = 8 + 8 + 8 + 8 + 4 + KEY_LENGTH + 8 + SIGNATURE_LENGTH;
 const CONTEXT = new TextEncoder().encode('iolus/kgrp2/v1');
 
 export interface Kgrp2Announcement {
   epoch: number;
-  generation: number;
+  /** The pending epoch this announcement voids, or 0. */
+  voids: number;
   notBefore: number;
   notAfter: number;
   graceMs: number;
@@ -36,7 +39,7 @@ export function originatorKeyId(publicKey: Uint8Array): Uint8Array {
 
 function body(a: Omit<Kgrp2Announcement, 'signature'>): Uint8Array {
   const w = new Writer(KGRP2_ANNOUNCEMENT_LENGTH - SIGNATURE_LENGTH);
-  w.u64(a.epoch).u16(a.generation).u64(a.notBefore).u64(a.notAfter).u32(a.graceMs).bytes(a.key).bytes(a.originatorKeyId);
+  w.u64(a.epoch).u64(a.voids).u64(a.notBefore).u64(a.notAfter).u32(a.graceMs).bytes(a.key).bytes(a.originatorKeyId);
   return w.done();
 }
 
@@ -57,7 +60,7 @@ export function decodeKgrp2Announcement(bytes: Uint8Array): Kgrp2Announcement {
   const r = new Reader(bytes);
   const a: Kgrp2Announcement = {
     epoch: r.u64('epoch'),
-    generation: r.u16('generation'),
+    voids: r.u64('voids'),
     notBefore: r.u64('notBefore'),
     notAfter: r.u64('notAfter'),
     graceMs: r.u32('graceMs'),
@@ -68,5 +71,6 @@ export function decodeKgrp2Announcement(bytes: Uint8Array): Kgrp2Announcement {
   r.end('KGRP2 announcement');
   if (a.notAfter <= a.notBefore) throw new CodecError('codec.validity', 'KGRP2 announcement: notAfter not after notBefore');
   if (a.epoch === 0) throw new CodecError('codec.epoch', 'KGRP2 announcement: epoch 0');
+  if (a.voids >= a.epoch) throw new CodecError('codec.epoch', 'KGRP2 announcement: voids an epoch not below its own');
   return a;
 }

@@ -10,6 +10,8 @@ import { MessageType, SUITE_AES256GCM_ED25519, WIRE_VERSION, type Header } from 
 import { encodeJoinKeyUpdate, encodeLeaveKeyUpdate, RekeyReason } from '../../src/wire/keyUpdate.js';
 import { encodeHeartbeat } from '../../src/wire/heartbeat.js';
 import { encodeGroupEnd, EndReason } from '../../src/wire/groupEnd.js';
+import { ContentType } from '../../src/wire/data.js';
+import { encodeDataUnit, sealDataUnit } from '../../src/protocol/dataUnit.js';
 import { Eavesdropper } from '../support/eavesdropper.js';
 import { Tree, text } from '../support/tree.js';
 
@@ -164,5 +166,41 @@ describe('replays and older messages are refused', () => {
     for (const c of causes) expect(['replay', 'stale']).toContain(c);
     expect(y2.member.epoch).toBe(epoch);
     expect(y2.received.length).toBe(got);
+  });
+});
+
+describe('an insider cannot silence the agent or other senders', () => {
+  it('unsigned data claiming the agent\'s id and a huge sequence does not block rekeys, heartbeats or GRP_END', () => {
+    const t = build();
+    const mallory = t.mustMember('y1').member;
+    const a1 = t.node('a1').agent;
+    const sg = mallory.subgroupKey!;
+    const forge = (sender: number, origin: { subgroup: number; member: number; seq: number }, text: string) => {
+      const unit = sealDataUnit(a1.groupId, ContentType.Application, origin, new TextEncoder().encode(text));
+      const h: Header & { type: MessageType.DataMethod1 } = {
+        version: WIRE_VERSION, suite: SUITE_AES256GCM_ED25519, type: MessageType.DataMethod1, group: a1.groupId, subgroup: a1.subgroupId,
+        sender, epoch: a1.epoch, sequence: 2 ** 53 - 1, timestamp: t.clock.now(),
+      };
+      return encodeDataUnit(h, unit, sg, () => {});
+    };
+    const y3 = t.mustMember('y3').member;
+    // Claims to be the agent, and pre-empts y3's future messages with an origin sequence far ahead.
+    t.net.multicast('sg:a1', forge(0, { subgroup: a1.subgroupId, member: 999, seq: 2 ** 53 - 1 }, 'evil-1'));
+    t.net.multicast('sg:a1', forge(y3.memberId, { subgroup: a1.subgroupId, member: y3.memberId, seq: 2 ** 53 - 1 }, 'evil-2'));
+    t.settle();
+    t.expel('y1');
+    t.settle();
+    const y2 = t.mustMember('y2');
+    expect(y2.member.epoch).toBe(a1.epoch); // the rekey that expels Mallory still got through
+    t.route('a1', { ...a1.tick(), received: [] });
+    t.send('y3', 'y3 is not silenced');
+    t.send('y3', 'nor its method 2', 2);
+    t.settle();
+    const got = y2.received.map((r) => text(r.payload));
+    expect(got).toContain('y3 is not silenced');
+    expect(got).toContain('nor its method 2');
+    t.route('controller', { ...t.controller.agent.end(), received: [] });
+    t.settle();
+    expect(y2.ended).toBe(true);
   });
 });

@@ -28,15 +28,15 @@ function unsigned(over: Parameters<typeof S.kgrp2Fields>[1]): Uint8Array {
 }
 
 describe('KGRP2 announcement', () => {
-  it('is 132 bytes and round-trips every field; the originator signature verifies', () => {
-    expect(KGRP2_ANNOUNCEMENT_LENGTH).toBe(8 + 2 + 8 + 8 + 4 + 32 + 8 + 64);
-    const fields = S.kgrp2Fields(k, { epoch: 2 ** 53 - 1, generation: 0xffff, graceMs: 0xffff_ffff });
+  it('is 138 bytes and round-trips every field; the originator signature verifies', () => {
+    expect(KGRP2_ANNOUNCEMENT_LENGTH).toBe(8 + 8 + 8 + 8 + 4 + 32 + 8 + 64);
+    const fields = S.kgrp2Fields(k, { epoch: 2 ** 53 - 1, voids: 2 ** 53 - 2, graceMs: 0xffff_ffff });
     const signature = signBytes(k.originator, kgrp2SignedBytes(group, fields));
     const bytes = encodeKgrp2Announcement({ ...fields, signature });
     expect(bytes.length).toBe(KGRP2_ANNOUNCEMENT_LENGTH);
     const a = decodeKgrp2Announcement(bytes);
     const { key, originatorKeyId: id, signature: sig, ...rest } = a;
-    expect(rest).toEqual({ epoch: 2 ** 53 - 1, generation: 0xffff, notBefore: fields.notBefore, notAfter: fields.notAfter, graceMs: 0xffff_ffff });
+    expect(rest).toEqual({ epoch: 2 ** 53 - 1, voids: 2 ** 53 - 2, notBefore: fields.notBefore, notAfter: fields.notAfter, graceMs: 0xffff_ffff });
     expect(toHex(key)).toBe(toHex(fields.key));
     expect(toHex(id)).toBe(toHex(originatorKeyId(k.originator.publicKey)));
     expect(verifyBytes(k.originator.publicKey, kgrp2SignedBytes(group, a), sig)).toBe(true);
@@ -91,7 +91,9 @@ describe('KGRP2 announcement', () => {
   it('epoch 0 → codec.epoch; u64 fields above 2^53 − 1 → codec.range', () => {
     expect(codeOf(() => decodeKgrp2Announcement(unsigned({ epoch: 0 })))).toBe('codec.epoch');
     expect(decodeKgrp2Announcement(unsigned({ epoch: 1 })).epoch).toBe(1);
-    for (const off of [0, 10, 18]) {
+    // epoch, voids, notBefore, notAfter
+    expect(codeOf(() => decodeKgrp2Announcement(unsigned({ epoch: 5, voids: 5 })))).toBe('codec.epoch');
+    for (const off of [0, 8, 16, 24]) {
       const b = unsigned({});
       new DataView(b.buffer).setBigUint64(off, 2n ** 53n);
       expect(codeOf(() => decodeKgrp2Announcement(b)), `offset ${off}`).toBe('codec.range');

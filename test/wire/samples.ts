@@ -117,7 +117,7 @@ export function data(
 export function kgrp2Fields(k: Keys, over: Partial<Omit<Kgrp2Announcement, 'signature'>> = {}): Omit<Kgrp2Announcement, 'signature'> {
   return {
     epoch: 4,
-    generation: 1,
+    voids: 0,
     notBefore: 1_700_000_000_000,
     notAfter: 1_700_000_600_000,
     graceMs: 30_000,
