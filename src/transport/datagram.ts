@@ -55,6 +55,11 @@ export function sizeProblem(bytes: Uint8Array): DropCause | undefined {
   return undefined;
 }
 
+/** A plain Uint8Array over a Buffer's bytes (no copy): what handlers get from every transport. */
+export function plain(bytes: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(bytes) ? new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) : bytes;
+}
+
 /** Counts an outgoing datagram. */
 export function countOut(counters: TransportCounters, bytes: Uint8Array): void {
   counters.datagramsOut++;

@@ -13,7 +13,7 @@ import { UsageError } from '../errors.js';
 import { createLogger, type Logger } from '../util/log.js';
 import type { TransportDescriptor } from '../wire/control.js';
 import { newCounters, type AgentTransport, type DatagramSource, type MemberTransport, type TransportCounters } from './types.js';
-import { admit, countDrop, countOut, DropCause, Handlers, sizeProblem } from './datagram.js';
+import { admit, countDrop, countOut, DropCause, Handlers, plain, sizeProblem } from './datagram.js';
 import { defaultScope, type Scope } from './fanout.js';
 import { decodeBase64, DEFAULT_MAX_LINE, formatComment, formatDatagramEvent, SseParser, type SseEvent } from './sseParser.js';
 
@@ -181,7 +181,7 @@ export class SseHub implements AgentTransport {
         if (s.memberId !== memberId && this.sendEvent(s, event, bytes)) reflectedTo++;
       }
     }
-    this.handlers.emit(bytes, { address: options.address ?? 'sse', port: options.port ?? 0, memberId });
+    this.handlers.emit(plain(bytes), { address: options.address ?? 'sse', port: options.port ?? 0, memberId });
     return { ok: true, reflectedTo };
   }
 

@@ -21,7 +21,7 @@ import { createLogger, type Logger } from '../util/log.js';
 import type { TransportDescriptor } from '../wire/control.js';
 import { newCounters, type AgentTransport, type DatagramSource, type MemberTransport, type TransportCounters } from './types.js';
 import { ipFamily, ipv6Scope, MulticastConfig, multicastGroupProblem, parseTransportConfig, type Family, type MulticastConfigInput } from './config.js';
-import { admit, countDrop, DropCause, Handlers, sizeProblem } from './datagram.js';
+import { admit, countDrop, DropCause, Handlers, plain, sizeProblem } from './datagram.js';
 import { normalizeAddress } from './fanout.js';
 import { resolveInterface, withZone, type InterfaceList, type MulticastInterface } from './interfaces.js';
 import { closeSocket, openSocket, sendTo, type SocketContext } from './udpSocket.js';
@@ -135,8 +135,8 @@ export class MulticastAgentTransport implements AgentTransport {
     }
     if (this.state !== 'starting') return this.closeAll();
     this.boundPort = this.datagram.address().port;
-    this.group.on('message', (msg, rinfo) => this.receive(msg, rinfo));
-    this.datagram.on('message', (msg, rinfo) => this.receive(msg, rinfo));
+    this.group.on('message', (msg, rinfo) => this.receive(plain(msg), rinfo));
+    this.datagram.on('message', (msg, rinfo) => this.receive(plain(msg), rinfo));
     this.state = 'running';
     this.log.info({ group: c.address, port: c.port, interface: this.spec.iface?.name, agentHost: c.agentHost, agentPort: this.boundPort }, 'multicast subgroup open');
   }
@@ -232,7 +232,7 @@ export class MulticastMemberTransport implements MemberTransport {
     if (this.state !== 'starting') return this.closeAll();
     this.group.on('message', (msg) => {
       if (admit(this.counters, msg)) return;
-      this.handlers.emit(msg);
+      this.handlers.emit(plain(msg));
     });
     this.state = 'running';
   }

@@ -15,7 +15,7 @@ import { createLogger, type Logger } from '../util/log.js';
 import type { TransportDescriptor } from '../wire/control.js';
 import { newCounters, type AgentTransport, type DatagramSource, type MemberTransport, type TransportCounters } from './types.js';
 import { ipFamily, parseTransportConfig, UnicastConfig, type Family, type UnicastConfigInput } from './config.js';
-import { admit, countDrop, DropCause, Handlers, sizeProblem } from './datagram.js';
+import { admit, countDrop, DropCause, Handlers, plain, sizeProblem } from './datagram.js';
 import { checkEndpoint, defaultScope, FanoutTable, normalizeAddress, type Endpoint, type Scope } from './fanout.js';
 import { closeSocket, openSocket, sendTo, type SocketContext } from './udpSocket.js';
 
@@ -79,7 +79,7 @@ export class UnicastAgentTransport implements AgentTransport {
       return;
     }
     this.boundPort = this.socket.address().port;
-    this.socket.on('message', (msg, rinfo) => this.receive(msg, rinfo));
+    this.socket.on('message', (msg, rinfo) => this.receive(plain(msg), rinfo));
     this.state = 'running';
     this.log.info({ host: this.config.host, port: this.boundPort }, 'unicast fan-out listening');
   }
@@ -222,7 +222,7 @@ export class UnicastMemberTransport implements MemberTransport {
       this.local = { host: a.address, port: a.port };
       socket.on('message', (msg) => {
         if (admit(this.counters, msg)) return;
-        this.handlers.emit(msg);
+        this.handlers.emit(plain(msg));
       });
     } catch (err) {
       await closeSocket(this.socket);
