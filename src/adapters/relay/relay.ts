@@ -75,6 +75,9 @@ export class SrtpRelay {
       mki: init.mki,
       ...(init.replayWindowSize !== undefined ? { replayWindowSize: init.replayWindowSize } : {}),
       ...(components.clock ? { clock: components.clock } : {}),
+      // Only a receiving relay can see another source's packets; an encrypting one never
+      // unprotects, so it skips the bookkeeping (loop tags) collision checks need.
+      detectCollisions: init.mode === 'decrypt',
       logger: this.log.child({ component: 'srtp-ring' }),
     });
   }

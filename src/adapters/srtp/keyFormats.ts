@@ -63,7 +63,7 @@ export function gstSrtpCapsFields(suiteName: string, keys: readonly GstCapsKey[]
     `srtp-cipher=(string)${s.gst.cipher}`,
     `srtp-auth=(string)${s.gst.auth}`,
     `srtcp-cipher=(string)${s.gst.cipher}`,
-    `srtcp-auth=(string)${s.gst.auth}`,
+    `srtcp-auth=(string)${s.gst.rtcpAuth}`,
   );
   return fields.join(', ');
 }

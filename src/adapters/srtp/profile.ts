@@ -94,17 +94,20 @@ export interface SuiteSpelling {
   /** RFC 4568 / RFC 7714 SDES crypto-suite name. */
   readonly sdes: string;
   readonly werift: boolean;
-  /** srtpenc/srtpdec `rtp-cipher`/`rtp-auth` (same for RTCP). AEAD suites take auth `null`. */
-  readonly gst?: { readonly cipher: string; readonly auth: string };
+  /**
+   * srtpenc/srtpdec `rtp-cipher`/`rtp-auth` and `rtcp-auth` (the cipher is the same for RTCP).
+   * AEAD suites take auth `null`; the `_32` suites keep an 80-bit SRTCP tag (RFC 4568 §6.2.2).
+   */
+  readonly gst?: { readonly cipher: string; readonly auth: string; readonly rtcpAuth: string };
   /** ffmpeg `-srtp_out_suite` / `-srtp_in_suite`, SDP a=crypto suite. */
   readonly ffmpeg?: string;
 }
 
 export const SUITE_SPELLINGS: Readonly<Record<string, SuiteSpelling>> = {
-  AES_CM_128_HMAC_SHA1_80: { sdes: 'AES_CM_128_HMAC_SHA1_80', werift: true, gst: { cipher: 'aes-128-icm', auth: 'hmac-sha1-80' }, ffmpeg: 'AES_CM_128_HMAC_SHA1_80' },
-  AES_CM_128_HMAC_SHA1_32: { sdes: 'AES_CM_128_HMAC_SHA1_32', werift: false, gst: { cipher: 'aes-128-icm', auth: 'hmac-sha1-32' }, ffmpeg: 'AES_CM_128_HMAC_SHA1_32' },
-  AEAD_AES_128_GCM: { sdes: 'AEAD_AES_128_GCM', werift: true, gst: { cipher: 'aes-128-gcm', auth: 'null' } },
-  AES_256_CM_HMAC_SHA1_80: { sdes: 'AES_256_CM_HMAC_SHA1_80', werift: false, gst: { cipher: 'aes-256-icm', auth: 'hmac-sha1-80' } },
-  AES_256_CM_HMAC_SHA1_32: { sdes: 'AES_256_CM_HMAC_SHA1_32', werift: false, gst: { cipher: 'aes-256-icm', auth: 'hmac-sha1-32' } },
-  AEAD_AES_256_GCM: { sdes: 'AEAD_AES_256_GCM', werift: false, gst: { cipher: 'aes-256-gcm', auth: 'null' } },
+  AES_CM_128_HMAC_SHA1_80: { sdes: 'AES_CM_128_HMAC_SHA1_80', werift: true, gst: { cipher: 'aes-128-icm', auth: 'hmac-sha1-80', rtcpAuth: 'hmac-sha1-80' }, ffmpeg: 'AES_CM_128_HMAC_SHA1_80' },
+  AES_CM_128_HMAC_SHA1_32: { sdes: 'AES_CM_128_HMAC_SHA1_32', werift: false, gst: { cipher: 'aes-128-icm', auth: 'hmac-sha1-32', rtcpAuth: 'hmac-sha1-80' }, ffmpeg: 'AES_CM_128_HMAC_SHA1_32' },
+  AEAD_AES_128_GCM: { sdes: 'AEAD_AES_128_GCM', werift: true, gst: { cipher: 'aes-128-gcm', auth: 'null', rtcpAuth: 'null' } },
+  AES_256_CM_HMAC_SHA1_80: { sdes: 'AES_256_CM_HMAC_SHA1_80', werift: false, gst: { cipher: 'aes-256-icm', auth: 'hmac-sha1-80', rtcpAuth: 'hmac-sha1-80' } },
+  AES_256_CM_HMAC_SHA1_32: { sdes: 'AES_256_CM_HMAC_SHA1_32', werift: false, gst: { cipher: 'aes-256-icm', auth: 'hmac-sha1-32', rtcpAuth: 'hmac-sha1-80' } },
+  AEAD_AES_256_GCM: { sdes: 'AEAD_AES_256_GCM', werift: false, gst: { cipher: 'aes-256-gcm', auth: 'null', rtcpAuth: 'null' } },
 };
