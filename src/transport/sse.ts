@@ -138,10 +138,22 @@ export class SseHub implements AgentTransport {
    * Streams the subgroup to a member over `res` (fastify: `reply.hijack()` first, then pass
    * `reply.raw`). Writes the headers and an opening comment; the stream lives until the client
    * goes, the member is removed, or the hub stops. A member has one stream: a new one replaces
-   * the old. Returns false, writing nothing, if the member is unknown or the hub not running.
+   * the old. If the member is unknown (404) or the hub not running (503), it answers so, ends
+   * the response and returns false: a hijacked response is never left hanging.
    */
   attach(memberId: number, res: SseResponse): boolean {
-    if (this.state !== 'running' || !this.members.has(memberId)) return false;
+    if (res.destroyed || res.writableEnded) return false;
+    if (this.state !== 'running' || !this.members.has(memberId)) {
+      const [status, error] = this.state !== 'running' ? [503, 'the subgroup transport is not running'] : [404, `no member ${memberId} on this stream`];
+      try {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.write(JSON.stringify({ error }));
+        res.end();
+      } catch {
+        /* gone */
+      }
+      return false;
+    }
     const old = this.streams.get(memberId);
     if (old) this.close(old);
     const stream: Stream = { memberId, res, dropped: 0 };

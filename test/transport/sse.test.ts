@@ -39,7 +39,7 @@ async function serve(hub: SseHub) {
     const url = new URL(req.url ?? '/', 'http://x');
     const memberId = Number(url.searchParams.get('memberId'));
     if (req.method === 'GET' && url.pathname === '/g/events') {
-      if (!hub.attach(memberId, res)) res.writeHead(404).end();
+      hub.attach(memberId, res); // answers 404 itself for a non-member
       return;
     }
     if (req.method === 'POST' && url.pathname === '/g/datagram') {
@@ -173,14 +173,22 @@ describe('SseHub with SseMemberTransport over node:http', () => {
     await until(() => members[1]!.got.length === 1, 'event after reconnect');
   });
 
-  it('refuses to attach non-members and before start; stop() ends every stream and is idempotent', async () => {
+  it('answers 404/503 and ends the response for non-members and before start; stop() ends every stream and is idempotent', async () => {
     const hub = new SseHub({ path: '/g/events' }, { logger });
-    const fake = new FakeResponse();
     hub.addMember(1);
-    expect(hub.attach(1, fake)).toBe(false);
+    const early = new FakeResponse();
+    expect(hub.attach(1, early)).toBe(false);
+    expect(early.head?.status).toBe(503);
+    expect(early.writableEnded).toBe(true);
     await hub.start();
-    expect(hub.attach(2, fake)).toBe(false);
-    expect(fake.head).toBeUndefined();
+    const stranger = new FakeResponse();
+    expect(hub.attach(2, stranger)).toBe(false);
+    expect(stranger.head?.status).toBe(404);
+    expect(stranger.written).toEqual([JSON.stringify({ error: 'no member 2 on this stream' })]);
+    expect(stranger.writableEnded).toBe(true);
+    expect(hub.attach(1, stranger)).toBe(false); // an ended response is left alone
+    expect(hub.streamCount).toBe(0);
+    const fake = new FakeResponse();
     expect(hub.attach(1, fake)).toBe(true);
     expect(fake.head).toEqual({ status: 200, headers: expect.objectContaining({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache' }) });
     await hub.stop();
