@@ -79,6 +79,11 @@ export function isUnreachableUnicast(address: string): boolean {
   return false;
 }
 
+/** An IPv6 link-local address without a zone: unusable until it says which link. */
+function needsZone(address: string): boolean {
+  return !address.includes('%') && isIPv6(address) && /^fe[89ab]/i.test(address);
+}
+
 const Port = z.number().int().min(1).max(65_535);
 /** Port 0: any free port; the descriptor tells the real one once started. */
 const BindPort = z.number().int().min(0).max(65_535);
@@ -111,7 +116,11 @@ export const MulticastConfig = z.object({
   agentPort: BindPort,
   /** Hear our own multicasts (default true: members on this host hear the agent). */
   loopback: z.boolean().default(true),
-}).strict();
+}).strict().superRefine((c, ctx) => {
+  if (needsZone(c.agentHost) && c.interface === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['agentHost'], message: `${c.agentHost} is link-local: give it a zone (${c.agentHost}%eth0) or set interface` });
+  }
+});
 
 export const UnicastConfig = z.object({
   kind: z.literal('unicast'),
@@ -120,7 +129,9 @@ export const UnicastConfig = z.object({
   port: BindPort,
   /** Deliver datagrams from addresses that are no member's endpoint (default false: drop them). */
   acceptUnknownSources: z.boolean().default(false),
-}).strict();
+}).strict().superRefine((c, ctx) => {
+  if (needsZone(c.host)) ctx.addIssue({ code: 'custom', path: ['host'], message: `${c.host} is link-local: give it a zone (${c.host}%eth0)` });
+});
 
 export const SseConfig = z.object({
   kind: z.literal('sse'),

@@ -79,6 +79,14 @@ describe('AgentTransportConfig', () => {
     expect(p).toHaveLength(6);
   });
 
+  it('wants a zone (or an interface) for a link-local agent address', () => {
+    expect(problems({ kind: 'unicast', host: 'fe80::1', port: 1 })).toEqual([expect.stringMatching(/^transport\.host: fe80::1 is link-local: give it a zone/)]);
+    expect(problems({ kind: 'unicast', host: 'fe80::1%eth0', port: 1 })).toEqual([]);
+    const mc = { kind: 'multicast', address: 'ff12::9', port: 5000, agentHost: 'fe80::1', agentPort: 5001 };
+    expect(problems(mc)).toEqual([expect.stringMatching(/^transport\.agentHost: fe80::1 is link-local/)]);
+    expect(problems({ ...mc, interface: 'eth0' })).toEqual([]);
+  });
+
   it('refuses host names, unknown fields and unknown kinds', () => {
     expect(problems({ kind: 'unicast', host: 'agent.example', port: 1 })).toEqual([expect.stringMatching(/^transport\.host: agent\.example is not an IP address/)]);
     expect(problems({ kind: 'unicast', host: '127.0.0.1', port: 1, extra: true })).toEqual([expect.stringMatching(/^transport: .*extra/)]);
