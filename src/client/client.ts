@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { ControlClient, ControlError } from './controlClient.js';
 import { Member, type DataMethod, type MemberEvent } from './member.js';
-import { openUplinkTransport, reserveUdpPort } from './uplink.js';
+import { openUplinkTransport, prepareUplink } from './uplink.js';
 import { UsageError } from '../errors.js';
 import type { TlsMaterial } from '../pki/tlsOptions.js';
 import type { MemberTransport } from '../transport/types.js';
@@ -22,7 +22,7 @@ export interface ConnectOptions {
   agent: string;
   tls: TlsMaterial;
   role?: 'member' | 'originator';
-  /** The address the agent should send datagrams to (unicast fan-out). Default 127.0.0.1. */
+  /** The address the agent should send datagrams to (unicast fan-out). Default: the one the route to the agent picks. */
   localHost?: string;
   logger?: Logger;
   /** How long to keep retrying a rejoin before giving up (ms). */
@@ -82,12 +82,17 @@ export class GroupClient extends EventEmitter {
   }
 
   private async join(): Promise<void> {
-    const host = this.opts.localHost ?? '127.0.0.1';
-    const port = await reserveUdpPort(host);
-    const grant = await this.control.join({ role: this.opts.role ?? 'member', endpoint: { host, port } });
+    const pre = await prepareUplink(this.control.url.hostname.replace(/^\[|\]$/g, ''), this.opts.localHost, this.log);
+    let grant: JoinGrant;
+    try {
+      grant = await this.control.join({ role: this.opts.role ?? 'member', endpoint: pre.endpoint });
+    } catch (err) {
+      await pre.unicast.stop();
+      throw err;
+    }
     await this.closeTransport();
     this.handle(this.member.acceptGrant(grant));
-    this.transport = await openUplinkTransport(grant, { host, port }, this.control, this.log);
+    this.transport = await openUplinkTransport(grant, pre, this.control, this.log);
     this.transport.onDatagram((b) => this.handle(this.member.receive(b)));
     this.setState('joined', `member ${grant.memberId} of subgroup ${grant.subgroup.id}`);
     this.lastHeartbeat = Date.now();
@@ -128,7 +133,7 @@ export class GroupClient extends EventEmitter {
     this.setState('rejoining', why);
     const deadline = Date.now() + (this.opts.rejoinForMs ?? 300_000);
     let wait = 250;
-    while (this.state === 'rejoining' && Date.now() < deadline) {
+    while (this.status === 'rejoining' && Date.now() < deadline) {
       try {
         await this.join();
         return;
@@ -139,7 +144,7 @@ export class GroupClient extends EventEmitter {
         wait = Math.min(wait * 2, 10_000);
       }
     }
-    if (this.state === 'rejoining') this.end('removed', 'could not rejoin');
+    if (this.status === 'rejoining') await this.end('removed', 'could not rejoin');
   }
 
   private handle(events: MemberEvent[]): void {
@@ -222,7 +227,7 @@ export class GroupClient extends EventEmitter {
     const bytes = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload;
     const o = this.member.send(bytes, method);
     if (o.kind === 'agent') this.transport.sendAgent(o.bytes);
-    else this.transport.sendSubgroup(o.bytes);
+    else if (o.kind === 'subgroup') this.transport.sendSubgroup(o.bytes);
   }
 
   /** Data from the group as it arrives, until the session ends. */
@@ -262,7 +267,7 @@ export class GroupClient extends EventEmitter {
   }
 
   private async end(s: 'removed' | 'ended' | 'left', why: string): Promise<void> {
-    if (this.state === 'left' || (this.state === s && s !== 'left')) return;
+    if (this.status === 'left' || this.status === s) return;
     this.setState(s, why);
     clearInterval(this.refreshTimer);
     clearInterval(this.watchdog);

@@ -60,9 +60,34 @@ export class ControlClient {
     return this.request('GET', `${this.path('state')}?memberId=${memberId}`, undefined, CatchUpResponse);
   }
 
-  /** Method-1/2 data from a member without datagrams (SSE transport). */
-  async postDatagram(memberId: number, bytes: Uint8Array): Promise<void> {
-    await this.request('POST', `${this.path('datagram')}?memberId=${memberId}`, { datagram: Buffer.from(bytes).toString('base64') }, undefined);
+  /** The body of a GET as it arrives (for the SSE transport's own parser); throws on an HTTP error. */
+  async rawStream(path: string, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+      const req = https.request(new URL(path, this.url), { method: 'GET', agent: this.agent, headers: { accept: 'text/event-stream' }, signal }, resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    if (res.statusCode !== 200) throw errorFrom(res.statusCode ?? 0, await readBody(res, 64 * 1024));
+    return res;
+  }
+
+  /** POSTs raw bytes (one datagram of an SSE member). */
+  postBytes(path: string, body: Uint8Array): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const req = https.request(new URL(path, this.url), {
+        method: 'POST', agent: this.agent, timeout: this.timeoutMs,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': body.length },
+      }, (res) => {
+        readBody(res, 64 * 1024).then((text) => {
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status >= 300) reject(errorFrom(status, text));
+          else resolve();
+        }, reject);
+      });
+      req.on('timeout', () => req.destroy(new ControlError(0, 'client.timeout', `POST ${path}: no answer within ${this.timeoutMs} ms`)));
+      req.on('error', (err) => reject(err instanceof IolusError ? err : new ControlError(0, 'client.network', `POST ${path}: ${err.message}`)));
+      req.end(body);
+    });
   }
 
   /** Any JSON endpoint (admin and tools). */

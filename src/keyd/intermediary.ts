@@ -141,10 +141,14 @@ export class Intermediary {
     return s;
   }
 
-  /** GRP_END from above or a local shutdown: end our subgroup and leave the parent. */
+  /**
+   * The intermediary is going away (not the group): it leaves its parent. Its members notice
+   * the silence (no heartbeats) and rejoin, here once it is back or wherever discovery sends them.
+   */
   shutdown(): NodeStep {
-    const s = withStep(this.agent.end());
+    const s = emptyStep();
     if (this.state === 'attached') this.detach(s);
+    this.state = 'detached';
     return s;
   }
 

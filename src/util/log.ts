@@ -12,6 +12,13 @@ const REDACT = [
 ];
 
 let root: Logger | undefined;
+let toStderr = process.env.IOLUS_LOG_STDERR === '1';
+
+/** Commands whose stdout is their output (member, getkey, watch) send logs to stderr. */
+export function logToStderr(): void {
+  toStderr = true;
+  root = undefined;
+}
 
 export function rootLogger(): Logger {
   if (!root) {
@@ -20,7 +27,7 @@ export function rootLogger(): Logger {
       base: { pid: process.pid },
       redact: { paths: REDACT, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
-    });
+    }, pino.destination({ fd: toStderr ? 2 : 1, sync: true }));
   }
   return root;
 }
