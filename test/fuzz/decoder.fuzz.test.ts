@@ -151,7 +151,7 @@ describe(`decodeMessage fuzz (seed ${SEED})`, () => {
 describe(`decodeKgrp2Announcement fuzz (seed ${SEED})`, () => {
   it(`${KGRP2_INPUTS} random and mutated announcements`, () => {
     const tally = new Tally();
-    const valid = Array.from({ length: 8 }, (_, i) => S.kgrp2Announcement(keys, { epoch: i + 1, generation: i }));
+    const valid = Array.from({ length: 8 }, (_, i) => S.kgrp2Announcement(keys, { epoch: i + 1, voids: i }));
     for (let i = 0; i < KGRP2_INPUTS; i++) {
       const rng = new Rng(SEED, 4_000_000 + i);
       let b: Uint8Array;
@@ -161,7 +161,7 @@ describe(`decodeKgrp2Announcement fuzz (seed ${SEED})`, () => {
         b = rng.bytes(rng.chance(0.5) ? KGRP2_ANNOUNCEMENT_LENGTH : rng.int(400));
         how = 'random';
       } else if (r === 1) {
-        // One field set to an edge value: epoch, generation, notBefore, notAfter or graceMs.
+        // One field set to an edge value: epoch, voids, notBefore, notAfter or graceMs.
         b = new Uint8Array(rng.pick(valid));
         const [offset, size] = rng.pick([[0, 8], [8, 2], [10, 8], [18, 8], [26, 4]] as const);
         const v = rng.pick([0n, 1n, 2n ** 32n - 1n, 2n ** 53n - 1n, 2n ** 53n, 2n ** 64n - 1n]);
