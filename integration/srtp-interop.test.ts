@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SrtpKeyRing } from '../src/adapters/srtp/keyRing.js';
 import { ffmpegSrtpParams, gstKeyHex, gstSrtpCapsFields, sdesCryptoAttribute } from '../src/adapters/srtp/keyFormats.js';
@@ -228,12 +229,15 @@ describe('real encoders send, our ring decrypts', () => {
         'rb.send_rtp_src_0', '!', 'srtpenc', 'name=e', ...enc, 'e.rtp_src_0', '!', 'udpsink', 'host=127.0.0.1', `port=${sock.port}`,
         'rb.send_rtcp_src_0', '!', 'e.rtcp_sink_0', 'e.rtcp_src_0', '!', 'udpsink', 'host=127.0.0.1', `port=${sock.port}`, 'sync=false', 'async=false',
       ]);
-      const exit = await waitExit(gst, 20_000);
-      expect(exit.exitCode, gst.output()).toBe(0);
-      await sock.waitFor(201, 1000);
+      // gst-launch with rtpbin sometimes never posts EOS after its last packet (about one run
+      // in eight here, also without us in the loop), so wait for the packets, not for the exit.
+      const deadline = Date.now() + 20_000;
+      while ((rtpOk < 200 || rtcpOk < 1) && Date.now() < deadline && gst.output().search(/ERROR/) < 0) await sleep(50);
+      await sleep(200);
+      await gst.stop(2000);
       await sock.close();
       const c = receiver.counters();
-      expect(rtpOk).toBe(200);
+      expect(rtpOk, gst.output()).toBe(200);
       expect(rtcpOk).toBeGreaterThanOrEqual(1);
       expect(Buffer.concat(samples).length).toBe(200 * SAMPLES);
       expect(c.perEpoch.map((e) => e.epoch)).toEqual([3]);
