@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { SrtpRelay, type RelayMode } from '../src/adapters/relay/relay.js';
 import { SrtpKeyRing } from '../src/adapters/srtp/keyRing.js';
+import type { SrtpProfileName } from '../src/adapters/srtp/profile.js';
 import { deriveKey, type GroupKeyEpoch, type KeySource } from '../src/client/keyMaterial.js';
 import { randomKey } from '../src/crypto/bytes.js';
 import { silentLogger } from '../src/util/log.js';
@@ -27,7 +28,6 @@ const THROUGHPUT_PACKETS = 40_000;
 const THROUGHPUT_MAX_MS = 4_000;
 const LATENCY_PACKETS = 2_000;
 const LATENCY_RATE = 1_000;
-const PROFILE = 'AES_CM_128_HMAC_SHA1_80' as const;
 
 /** `work`: the plain forwarder spinning SYNTHETIC_WORK_US per packet, a control for what per-packet CPU alone costs here. */
 type Role = 'plain' | 'work' | RelayMode;
@@ -35,6 +35,7 @@ const SYNTHETIC_WORK_US = 20;
 
 interface WorkerInit {
   role: Role;
+  profile: SrtpProfileName;
   mki: boolean;
   sinkPort: number;
   epoch: SerializedEpoch;
@@ -74,7 +75,7 @@ async function workerMain(init: WorkerInit): Promise<void> {
     };
   } else {
     const relay = new SrtpRelay(
-      { mode: init.role, listen: { host: '127.0.0.1', port: 0 }, to: { host: '127.0.0.1', port: init.sinkPort }, profile: PROFILE, mki: init.mki },
+      { mode: init.role, listen: { host: '127.0.0.1', port: 0 }, to: { host: '127.0.0.1', port: init.sinkPort }, profile: init.profile, mki: init.mki },
       { keySource: keySourceOf(init.epoch), logger: silentLogger() },
     );
     port = (await relay.start()).port;
@@ -102,7 +103,7 @@ if (!isMainThread && (workerData as { benchRelay?: WorkerInit } | undefined)?.be
 }
 
 /** A stream of input packets for the forwarder: plain RTP, or SRTP protected ahead (distinct indices). */
-function inputPackets(role: Role, mki: boolean, epoch: SerializedEpoch, count: number): Buffer[] {
+function inputPackets(role: Role, profile: SrtpProfileName, mki: boolean, epoch: SerializedEpoch, count: number): Buffer[] {
   const payload = Buffer.alloc(PACKET - 12, 0x5a);
   const plain = (i: number): Buffer => {
     const b = Buffer.alloc(PACKET);
@@ -115,7 +116,7 @@ function inputPackets(role: Role, mki: boolean, epoch: SerializedEpoch, count: n
     return b;
   };
   if (role !== 'decrypt') return Array.from({ length: count }, (_, i) => plain(i));
-  const ring = new SrtpKeyRing(keySourceOf(epoch), { profile: PROFILE, mki, logger: silentLogger() });
+  const ring = new SrtpKeyRing(keySourceOf(epoch), { profile, mki, logger: silentLogger() });
   const out = Array.from({ length: count }, (_, i) => {
     const r = ring.protectRtp(plain(i));
     if (!r.ok) throw new Error(r.cause);
@@ -136,11 +137,11 @@ interface Result {
   counters?: Record<string, number>;
 }
 
-async function measure(role: Role, mki: boolean, epoch: SerializedEpoch): Promise<Result> {
+async function measure(role: Role, profile: SrtpProfileName, mki: boolean, epoch: SerializedEpoch): Promise<Result> {
   const sink = dgram.createSocket({ type: 'udp4', recvBufferSize: 8 << 20 });
   await new Promise<void>((resolve) => sink.bind(0, '127.0.0.1', () => resolve()));
   const worker = new Worker(new URL(import.meta.url), {
-    workerData: { benchRelay: { role, mki, sinkPort: sink.address().port, epoch } satisfies WorkerInit },
+    workerData: { benchRelay: { role, profile, mki, sinkPort: sink.address().port, epoch } satisfies WorkerInit },
   });
   let counters: Record<string, number> | undefined;
   let report: ((u: { elu: number; activeMs: number }) => void) | undefined;
@@ -156,7 +157,7 @@ async function measure(role: Role, mki: boolean, epoch: SerializedEpoch): Promis
     const src = dgram.createSocket({ type: 'udp4', sendBufferSize: 8 << 20 });
     await new Promise<void>((resolve) => src.connect(port, '127.0.0.1', () => resolve()));
     const total = THROUGHPUT_PACKETS + LATENCY_PACKETS;
-    const packets = inputPackets(role, mki, epoch, total);
+    const packets = inputPackets(role, profile, mki, epoch, total);
 
     // Throughput, closed loop.
     let received = 0;
@@ -233,15 +234,19 @@ async function measure(role: Role, mki: boolean, epoch: SerializedEpoch): Promis
 export async function run(): Promise<void> {
   const now = Date.now();
   const epoch: SerializedEpoch = { epoch: 7, notBefore: now - 30_000, notAfter: now + 600_000, graceMs: 10_000, kgrp2: [...randomKey()] };
-  const cases: { label: string; role: Role; mki: boolean }[] = [
-    { label: 'plain UDP forwarder (baseline)', role: 'plain', mki: false },
-    { label: `control: plain forwarder + ${SYNTHETIC_WORK_US} µs busy loop per packet`, role: 'work', mki: false },
-    { label: `relay encrypt (${PROFILE})`, role: 'encrypt', mki: false },
-    { label: `relay encrypt (${PROFILE}, MKI)`, role: 'encrypt', mki: true },
-    { label: `relay decrypt (${PROFILE}, MKI)`, role: 'decrypt', mki: true },
+  const CM: SrtpProfileName = 'AES_CM_128_HMAC_SHA1_80';
+  const GCM: SrtpProfileName = 'AEAD_AES_128_GCM';
+  const cases: { label: string; role: Role; profile: SrtpProfileName; mki: boolean }[] = [
+    { label: 'plain UDP forwarder (baseline)', role: 'plain', profile: CM, mki: false },
+    { label: `control: plain forwarder + ${SYNTHETIC_WORK_US} µs busy loop per packet`, role: 'work', profile: CM, mki: false },
+    { label: `relay encrypt (${CM})`, role: 'encrypt', profile: CM, mki: false },
+    { label: `relay encrypt (${CM}, MKI)`, role: 'encrypt', profile: CM, mki: true },
+    { label: `relay decrypt (${CM}, MKI)`, role: 'decrypt', profile: CM, mki: true },
+    { label: `relay encrypt (${GCM}, MKI)`, role: 'encrypt', profile: GCM, mki: true },
+    { label: `relay decrypt (${GCM}, MKI)`, role: 'decrypt', profile: GCM, mki: true },
   ];
   const results: Result[] = [];
-  for (const c of cases) results.push(await measure(c.role, c.mki, epoch));
+  for (const c of cases) results.push(await measure(c.role, c.profile, c.mki, epoch));
   const base = results[0]!;
   const baseMedian = median(base.latency);
   const baseP99 = percentile(base.latency, 99);

@@ -11,7 +11,7 @@
  */
 import { SrtpSession } from 'werift-rtp';
 import type { DerivedKey } from '../../client/keyMaterial.js';
-import { insertMki, mkiValue } from './mki.js';
+import { MKI_LENGTH, insertMki, mkiValue } from './mki.js';
 import { MAX_ROC, PacketIndexTracker, rocOf } from './packetIndex.js';
 import { splitMasterKey, type SrtpProfile } from './profile.js';
 import { ReplayWindow } from './replayWindow.js';
@@ -261,4 +261,15 @@ function remember<V>(map: Map<number, V>, ssrc: number, value: V): void {
     if (oldest !== undefined) map.delete(oldest);
   }
   map.set(ssrc, value);
+}
+
+/** Why a key from the KeySource cannot be used, or undefined when it can. */
+export function derivedKeyProblem(k: DerivedKey | undefined, label: string): string | undefined {
+  if (!k || typeof k !== 'object') return 'not a key';
+  if (k.label !== label) return `label '${String(k.label)}' is not '${label}'`;
+  if (!Number.isSafeInteger(k.epoch) || k.epoch < 0 || k.epoch > 0xffffffff) return 'epoch out of range';
+  if (![k.notBefore, k.notAfter, k.graceMs].every(Number.isFinite) || k.notAfter < k.notBefore || k.graceMs < 0) return 'bad validity times';
+  if (!(k.mki instanceof Uint8Array) || k.mki.length !== MKI_LENGTH) return 'MKI is not 4 bytes';
+  if (!(k.key instanceof Uint8Array)) return 'key is not bytes';
+  return undefined;
 }

@@ -1,6 +1,7 @@
 /** SRTP adapter: a key ring of werift-rtp crypto contexts keyed from the group key service. */
 export { SrtpKeyRing, type SrtpKeyRingOptions, type SrtpRingEvent, type EpochStatus, type EpochState } from './keyRing.js';
-export { SrtpCryptoContext } from './cryptoContext.js';
+export { SrtpCryptoContext, derivedKeyProblem } from './cryptoContext.js';
+export { epochView, type EpochView } from './epochView.js';
 export {
   RX_DROP_CAUSES,
   TX_DROP_CAUSES,

@@ -18,7 +18,8 @@
 import type { DerivedKey, KeySource } from '../../client/keyMaterial.js';
 import { createLogger, type Logger } from '../../util/log.js';
 import { SrtpCounterSet, type ProtectResult, type RxDropCause, type SrtpCounters, type TxDropCause, type UnprotectResult } from './counters.js';
-import { SrtpCryptoContext, type RxOutcome } from './cryptoContext.js';
+import { SrtpCryptoContext, derivedKeyProblem, type RxOutcome } from './cryptoContext.js';
+import { epochView } from './epochView.js';
 import { MKI_LENGTH, readMki, stripMki } from './mki.js';
 import { srtpProfile, type SrtpProfile, type SrtpProfileName } from './profile.js';
 import { DEFAULT_REPLAY_WINDOW, ReplayWindow } from './replayWindow.js';
@@ -212,7 +213,7 @@ export class SrtpKeyRing {
     }
     const next = new Map<number, SrtpCryptoContext>();
     for (const k of keys) {
-      const problem = keyProblem(k, this.profile.label);
+      const problem = derivedKeyProblem(k, this.profile.label);
       if (problem) {
         this.log.warn({ epoch: k?.epoch }, `ignoring key: ${problem}`);
         continue;
@@ -357,33 +358,17 @@ export class SrtpKeyRing {
   /** Recomputes the time-derived view when `now` leaves the interval it was computed for. */
   private view(now: number): void {
     if (now >= this.validFrom && now < this.validUntil) return;
-    let from = -Infinity;
-    let until = Infinity;
-    let send: SrtpCryptoContext | undefined;
-    const live: SrtpCryptoContext[] = [];
-    const expired: SrtpCryptoContext[] = [];
-    for (const c of this.contexts) {
-      const { notBefore, notAfter, graceMs } = c.key;
-      for (const b of [notBefore, notAfter, notAfter + graceMs]) {
-        if (b <= now) from = Math.max(from, b);
-        else until = Math.min(until, b);
-      }
-      if (notBefore <= now && now < notAfter) send = c;
-      if (now < notAfter + graceMs) live.push(c);
-      else expired.push(c);
-    }
-    // Trial order: the current key, then the others newest first (next before previous).
-    live.sort((a, b) => (a === send ? -1 : b === send ? 1 : b.epoch - a.epoch));
-    this.validFrom = from;
-    this.validUntil = until;
-    this.live = live;
-    this.expired = expired;
-    if (send !== this.sendCtx) {
+    const v = epochView(this.contexts, now);
+    this.validFrom = v.validFrom;
+    this.validUntil = v.validUntil;
+    this.live = [...v.live];
+    this.expired = [...v.expired];
+    if (v.send !== this.sendCtx) {
       const previous = this.sendCtx?.epoch;
-      this.sendCtx = send;
-      if (send?.epoch !== previous) {
-        this.log.info({ epoch: send?.epoch, previous }, send ? 'sending under a new epoch' : 'no key to send with');
-        this.emit({ type: 'activated', epoch: send?.epoch, previous });
+      this.sendCtx = v.send;
+      if (v.send?.epoch !== previous) {
+        this.log.info({ epoch: v.send?.epoch, previous }, v.send ? 'sending under a new epoch' : 'no key to send with');
+        this.emit({ type: 'activated', epoch: v.send?.epoch, previous });
       }
     }
   }
@@ -424,15 +409,4 @@ export class SrtpKeyRing {
       }
     }
   }
-}
-
-/** Why a key from the KeySource cannot be used, or undefined when it can. */
-function keyProblem(k: DerivedKey | undefined, label: string): string | undefined {
-  if (!k || typeof k !== 'object') return 'not a key';
-  if (k.label !== label) return `label '${String(k.label)}' is not '${label}'`;
-  if (!Number.isSafeInteger(k.epoch) || k.epoch < 0 || k.epoch > 0xffffffff) return 'epoch out of range';
-  if (![k.notBefore, k.notAfter, k.graceMs].every(Number.isFinite) || k.notAfter < k.notBefore || k.graceMs < 0) return 'bad validity times';
-  if (!(k.mki instanceof Uint8Array) || k.mki.length !== MKI_LENGTH) return 'MKI is not 4 bytes';
-  if (!(k.key instanceof Uint8Array)) return 'key is not bytes';
-  return undefined;
 }
