@@ -267,7 +267,8 @@ export class GroupClient extends EventEmitter {
   }
 
   private async end(s: 'removed' | 'ended' | 'left', why: string): Promise<void> {
-    if (this.status === 'left' || this.status === s) return;
+    // Removed, ended and left are final: a close() after removal must not relabel it 'left'.
+    if (this.status === 'left' || this.status === 'removed' || this.status === 'ended') return;
     this.setState(s, why);
     clearInterval(this.refreshTimer);
     clearInterval(this.watchdog);

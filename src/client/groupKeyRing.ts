@@ -133,6 +133,11 @@ export class GroupKeyRing {
     return best;
   }
 
+  /** Every epoch held, whatever its validity, ascending. */
+  epochs(): number[] {
+    return [...this.held.keys()].sort((a, b) => a - b);
+  }
+
   byEpoch(epoch: number): HeldGroupKey | undefined {
     return this.held.get(epoch);
   }

@@ -167,6 +167,8 @@ export class Member {
       case MessageType.DataMethod1:
       case MessageType.DataMethod2: {
         if (h.sender === this.memberId && m.type === MessageType.DataMethod1 && h.sender !== AGENT_SENDER) return [];
+        // Group keys come from the agent (after its entitlement sweep), never from a peer.
+        if (m.body.contentType === ContentType.GroupKey && h.sender !== AGENT_SENDER) return [{ type: 'dropped', cause: 'group-key-from-peer' }];
         const kek = this.keyForEpoch(h.epoch);
         if (!kek) {
           if (h.epoch > this.epoch) return [{ type: 'dropped', cause: 'future-epoch' }, { type: 'catch-up', why: 'subgroup-epoch' }];

@@ -41,6 +41,11 @@ export interface AgentInit {
   maxMembers?: number;
   /** How long an expelled principal stays barred from rejoining (default 10 min). */
   expelBanMs?: number;
+  /**
+   * Metering: may this member receive the group key of an epoch starting at `notBefore`?
+   * (Beyond `entitledUntil`, which the agent checks itself: a budget of epochs, say.)
+   */
+  entitledFor?: (r: MemberRecord, epoch: number, notBefore: number) => boolean;
 }
 
 export type RemovalCause = 'leave' | 'expel' | 'expire' | 'entitlement';
@@ -51,6 +56,8 @@ export type AgentEvent =
   | { type: 'remove'; memberId: number; principal: string; role: JoinRole; cause: RemovalCause }
   | { type: 'rekey'; reason: RekeyReason; epoch: number; wraps: number; messages: number; bytes: number; members: number }
   | { type: 'end' }
+  /** A group key went to these members (the usage ledger's input). */
+  | { type: 'key-delivered'; epoch: number; notBefore: number; notAfter: number; recipients: { memberId: number; principal: string; role: JoinRole; subtree: number }[] }
   /** An intermediary's membership of its parent's subgroup. */
   | { type: 'parent'; state: 'joining' | 'attached' | 'detached' };
 
@@ -59,14 +66,16 @@ export interface Step {
   events: AgentEvent[];
 }
 
-/** What an owner (intermediary, daemon) lets joiners hold of the group key, and the newest epoch. */
+/** The group keys (KGRP2) an agent holds, as its owner's GroupKeyRelay shows them. */
 export interface GroupKeyView {
-  announcements(): Uint8Array[];
+  /** Usable now (previous in grace, current, next), oldest first. */
+  held(): { epoch: number; notBefore: number; notAfter: number; announcement: Uint8Array }[];
   epoch(): number;
   originators(): Uint8Array[];
+  policy(): JoinGrant['groupKeyPolicy'];
 }
 
-const noGroupKeys: GroupKeyView = { announcements: () => [], epoch: () => 0, originators: () => [] };
+const noGroupKeys: GroupKeyView = { held: () => [], epoch: () => 0, originators: () => [], policy: () => undefined };
 
 const REMOVAL_REASON: Record<RemovalCause, RekeyReason> = {
   leave: RekeyReason.Leave,
@@ -206,11 +215,16 @@ export class Agent {
       this.keepAfterJoin(prev);
     }
     step.events.push({ type: 'join', memberId: record.id, principal, role });
-    return { grant: this.grantFor(record), step };
+    const grant = this.grantFor(record);
+    if (!record.pending) {
+      const recipient = { memberId: record.id, principal, role, subtree: role === 'intermediary' ? 0 : 1 };
+      for (const k of this.keysFor(record)) step.events.push({ type: 'key-delivered', epoch: k.epoch, notBefore: k.notBefore, notAfter: k.notAfter, recipients: [recipient] });
+    }
+    return { grant, step };
   }
 
   /** REFRESH (§6.3): extends the soft state, re-checking the ACL; a refused refresh removes the member. */
-  refresh(memberId: number, principal: string): { expiresAt: number; step: Step } {
+  refresh(memberId: number, principal: string, report: { subtree?: number } = {}): { expiresAt: number; step: Step } {
     this.assertRunning();
     const r = this.ownRecord(memberId, principal);
     const now = this.clock.now();
@@ -221,6 +235,7 @@ export class Agent {
     }
     r.entitledUntil = decision.until;
     r.expiresAt = now + this.ttlMs;
+    if (report.subtree !== undefined && r.role === 'intermediary') r.subtree = report.subtree;
     return { expiresAt: r.expiresAt, step: { out: [], events: [{ type: 'refresh', memberId, principal, expiresAt: r.expiresAt }] } };
   }
 
@@ -252,7 +267,8 @@ export class Agent {
     if (r.pending) throw new UsageError('agent.pending', 'membership pending the batch rekey');
     return {
       subgroup: { id: this.subgroupId, epoch: this.key.epoch, key: toBase64(this.key.key) },
-      groupKeys: this.groupKeys.announcements().map(toBase64),
+      groupKeys: this.keysFor(r).map((k) => toBase64(k.announcement)),
+      originators: this.groupKeys.originators().map(toBase64),
       expiresAt: r.expiresAt,
     };
   }
@@ -279,6 +295,47 @@ export class Agent {
     if (interval > 0 && now - this.lastRekeyAt >= interval && !this.batch) this.rekeyLeaveScheme(step, RekeyReason.Periodic);
     if (now - this.lastHeartbeatAt >= this.heartbeatMs) this.emit(step, this.heartbeat());
     return step;
+  }
+
+  /**
+   * Metering (paper §3, §11): before a group key for an epoch starting at `notBefore` goes
+   * out, drop every member whose entitlement does not reach it, with one leave rekey, so they
+   * never receive it.
+   */
+  dropUnentitled(epoch: number, notBefore: number): Step {
+    const step: Step = { out: [], events: [] };
+    const gone: number[] = [];
+    for (const r of this.members.values()) {
+      const ended = r.entitledUntil !== null && r.entitledUntil <= notBefore;
+      if (ended || (this.init.entitledFor && !this.init.entitledFor(r, epoch, notBefore))) gone.push(r.id);
+    }
+    if (gone.length === 0) return step;
+    for (const id of gone) this.dropRecord(step, id, 'entitlement');
+    if (this.batch) this.flushBatch(step, RekeyReason.Expire);
+    else this.rekeyLeaveScheme(step, RekeyReason.Expire);
+    return step;
+  }
+
+  /** The group keys `r` may hold: those whose epoch its entitlement reaches. */
+  private keysFor(r: MemberRecord): { epoch: number; notBefore: number; notAfter: number; announcement: Uint8Array }[] {
+    return this.groupKeys.held().filter((k) => (r.entitledUntil === null || r.entitledUntil > k.notBefore)
+      && (!this.init.entitledFor || this.init.entitledFor(r, k.epoch, k.notBefore)));
+  }
+
+  /** The members a group key reaches now, for the ledger (pending joiners hold no subgroup key yet). */
+  keyRecipients(): { memberId: number; principal: string; role: JoinRole; subtree: number }[] {
+    const out: { memberId: number; principal: string; role: JoinRole; subtree: number }[] = [];
+    for (const r of this.members.values()) {
+      if (!r.pending) out.push({ memberId: r.id, principal: r.principal, role: r.role, subtree: r.role === 'intermediary' ? (r.subtree ?? 0) : 1 });
+    }
+    return out;
+  }
+
+  /** How many members the whole subtree below this agent holds (an intermediary reports it up). */
+  subtreeSize(): number {
+    let n = 0;
+    for (const r of this.members.values()) n += r.role === 'intermediary' ? (r.subtree ?? 0) : 1;
+    return n;
   }
 
   /** A periodic-style rekey on demand (admin). */
@@ -424,7 +481,8 @@ export class Agent {
       refreshMs: this.refreshMs,
       heartbeatMs: this.heartbeatMs,
       transport: this.transport,
-      groupKeys: r.pending ? [] : this.groupKeys.announcements().map(toBase64),
+      groupKeys: r.pending ? [] : this.keysFor(r).map((k) => toBase64(k.announcement)),
+      ...(this.groupKeys.policy() ? { groupKeyPolicy: this.groupKeys.policy()! } : {}),
     };
   }
 

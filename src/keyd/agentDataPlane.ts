@@ -35,10 +35,12 @@ export class AgentDataPlane {
     if (m.type !== MessageType.DataMethod1) return this.drop(m.type === MessageType.DataUp ? 'misrouted' : 'unexpected-type');
     const kek = this.agent.keyForEpoch(h.epoch);
     if (!kek) return this.drop(h.epoch > this.agent.epoch ? 'future-epoch' : 'stale');
+    // Group keys go down through agents only (method 2 up), so each agent can leave out the unentitled first.
+    if (m.body.contentType === ContentType.GroupKey) return this.drop('group-key-method-1');
     return this.accept(m, kek, 1);
   }
 
-  /** A method-2 unicast from one of our members: unwrap under its member key, multicast signed. */
+  /** A method-2 unicast from one of our members: unwrap under its member key. The owner multicasts it (send, signed). */
   receiveUp(bytes: Uint8Array): Received {
     const m = this.decode(bytes);
     if ('cause' in m) return this.drop(m.cause);
@@ -48,9 +50,13 @@ export class AgentDataPlane {
     const o = m.body.origin;
     // A member originates only as itself; an intermediary also carries its subtree's data up.
     if (member.role !== 'intermediary' && (o.subgroup !== this.agent.subgroupId || o.member !== member.id)) return this.drop('forged-origin');
-    const r = this.accept(m, member.memberKey, 2);
-    if (r.ok) r.out.push(this.send(r.unit, 2));
-    return r;
+    if (m.body.contentType === ContentType.GroupKey && member.role !== 'originator' && member.role !== 'intermediary') return this.drop('not-originator');
+    return this.accept(m, member.memberKey, 2);
+  }
+
+  /** The payload of an accepted unit (group keys are opened, application data need not be). */
+  open(unit: DataUnit): Uint8Array {
+    return openDataUnit(this.agent.groupId, unit);
   }
 
   /** Sends a unit down into our subgroup. */

@@ -12,7 +12,12 @@ import type { Clock } from '../util/clock.js';
 import type { CatchUpResponse, JoinGrant, JoinRole } from '../wire/control.js';
 import { Agent, type AgentInit, type Step } from './agent.js';
 import { AgentDataPlane } from './agentDataPlane.js';
-import { emptyStep, withStep, type NodeStep } from './controller.js';
+import { emptyStep, mergeInto, withStep, type NodeStep } from './controller.js';
+import { GroupKeyRelay } from './groupKey/relay.js';
+import { fromBase64 } from '../crypto/bytes.js';
+import { sealDataUnit } from '../protocol/dataUnit.js';
+import { SequenceCounter } from '../util/sequence.js';
+import { ContentType } from '../wire/data.js';
 
 export type ParentState = 'detached' | 'joining' | 'attached';
 
@@ -20,6 +25,8 @@ export class Intermediary {
   readonly agent: Agent;
   readonly data: AgentDataPlane;
   readonly uplink: Member;
+  readonly keys: GroupKeyRelay;
+  private readonly seq: SequenceCounter;
   private state: ParentState = 'detached';
   private lastParentRefresh = 0;
   /** Parent-plane events the owner may want (gaps, removal, end). */
@@ -29,6 +36,8 @@ export class Intermediary {
     this.agent = new Agent(init, clock);
     this.data = new AgentDataPlane(this.agent);
     this.uplink = new Member(init.group, clock, { relayOnly: true });
+    this.keys = new GroupKeyRelay(this.agent);
+    this.seq = new SequenceCounter(clock);
   }
 
   get parentState(): ParentState {
@@ -47,7 +56,9 @@ export class Intermediary {
   }
 
   expel(memberId: number): NodeStep {
-    return this.afterRemoval(this.agent.expel(memberId));
+    const s = this.afterRemoval(this.agent.expel(memberId));
+    this.requestVoid(s);
+    return s;
   }
 
   /** The parent admitted us (over the control plane). */
@@ -57,6 +68,8 @@ export class Intermediary {
     this.lastParentRefresh = this.clock.now();
     const s = emptyStep();
     s.events.push({ type: 'parent', state: 'attached' });
+    this.keys.setPolicy(grant.groupKeyPolicy);
+    this.takeGroupKeys(s, grant.originators, grant.groupKeys);
     // Nobody left to serve by the time the grant arrived: leave again at once.
     if (this.agent.members.size === 0) this.detach(s);
     return s;
@@ -74,7 +87,28 @@ export class Intermediary {
 
   onParentCatchUp(state: CatchUpResponse): NodeStep {
     this.uplink.applyCatchUp(state);
-    return emptyStep();
+    const s = emptyStep();
+    this.takeGroupKeys(s, state.originators, state.groupKeys);
+    return s;
+  }
+
+  /**
+   * Group keys over the secure channel (grant, catch-up): into our ring, and any fresh one on
+   * to our members, who may have missed it while we were away.
+   */
+  private takeGroupKeys(s: NodeStep, originators: string[] | undefined, keys: string[]): void {
+    if (originators) this.keys.ring.setOriginators(originators.map(fromBase64));
+    for (const b64 of keys) {
+      const bytes = fromBase64(b64);
+      const a = this.keys.admit(bytes);
+      if (!a.ok || !a.fresh) continue;
+      mergeInto(s, a.step);
+      if (!this.agent.isEnded && this.agent.members.size > 0) {
+        const unit = sealDataUnit(this.agent.groupId, ContentType.GroupKey, { subgroup: this.agent.subgroupId, member: 0, seq: this.seq.next() }, bytes);
+        s.out.push(this.data.send(unit, this.keys.policy()?.method ?? 1));
+      }
+    }
+    this.uplink.heldGroupEpoch = this.keys.ring.epoch;
   }
 
   /** A datagram from the parent's subgroup: forward data down, pass GRP_END down. */
@@ -86,6 +120,7 @@ export class Intermediary {
       switch (e.type) {
         case 'data':
           s.received.push({ unit: e.unit, method: e.method });
+          if (e.contentType === ContentType.GroupKey && !this.admitGroupKey(s, e.payload!)) break;
           if (!this.agent.isEnded) {
             s.out.push(this.data.send(e.unit, e.method));
             this.agent.stats.forwarded++;
@@ -113,6 +148,34 @@ export class Intermediary {
     return s;
   }
 
+  /** A group key from above: into the ring, the entitlement sweep first; false if it must not go on. */
+  private admitGroupKey(s: NodeStep, payload: Uint8Array): boolean {
+    const a = this.keys.admit(payload);
+    if (!a.ok) {
+      this.agent.stats.drop(`group-key-${a.cause}`);
+      // An originator we do not know yet (it joined after us): the parent's state names it.
+      if (a.cause === 'unknown-originator' && this.state === 'attached') s.out.push({ kind: 'parent-control', request: { op: 'catch-up', memberId: this.uplink.memberId } });
+      return false;
+    }
+    mergeInto(s, a.step);
+    this.uplink.heldGroupEpoch = this.keys.ring.epoch;
+    return true;
+  }
+
+  /** An expulsion below made the pending next group key void: ask the controller for a fresh one. */
+  private requestVoid(s: NodeStep): void {
+    if (this.keys.hasPendingNext() && this.state === 'attached') {
+      s.out.push({ kind: 'parent-control', request: { op: 'void', epoch: this.keys.ring.next(this.clock.now())!.epoch } });
+    }
+  }
+
+  /** A child intermediary relays a void request: pass it up. */
+  relayVoid(epoch: number): NodeStep {
+    const s = emptyStep();
+    if (this.state === 'attached') s.out.push({ kind: 'parent-control', request: { op: 'void', epoch } });
+    return s;
+  }
+
   /** A datagram heard on our own subgroup: method-1 data from a member goes up. */
   onSubgroup(bytes: Uint8Array): NodeStep {
     const r = this.data.receive(bytes);
@@ -122,11 +185,21 @@ export class Intermediary {
     return s;
   }
 
-  /** Method 2 from a member: the data plane multicasts it signed; we also send it up. */
+  /** Method 2 from a member: multicast it signed, and send it up. */
   onUnicast(bytes: Uint8Array): NodeStep {
     const r = this.data.receiveUp(bytes);
     if (!r.ok) return emptyStep();
-    const s: NodeStep = { out: r.out, events: [], received: [{ unit: r.unit, method: r.method }] };
+    const s: NodeStep = { out: [], events: [], received: [{ unit: r.unit, method: r.method }] };
+    if (r.unit.contentType === ContentType.GroupKey) {
+      let payload: Uint8Array;
+      try {
+        payload = this.data.open(r.unit);
+      } catch {
+        return s;
+      }
+      if (!this.admitGroupKey(s, payload)) return s;
+    }
+    s.out.push(this.data.send(r.unit, 2));
     this.up(s, r.unit, r.method);
     return s;
   }
@@ -192,7 +265,6 @@ export class Intermediary {
   }
 
   private merge(s: NodeStep, step: Step): void {
-    s.out.push(...step.out);
-    s.events.push(...step.events);
+    mergeInto(s, step);
   }
 }

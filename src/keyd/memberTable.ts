@@ -17,6 +17,8 @@ export interface MemberRecord {
   entitledUntil: number | null;
   /** Joined inside an open batch window: holds no subgroup key yet. */
   pending: boolean;
+  /** For an intermediary: the members of its whole subtree, as it last reported (metering). */
+  subtree?: number;
   /** Unicast fan-out endpoint, if the member gave one. */
   endpoint?: { host: string; port: number };
 }

@@ -20,4 +20,6 @@ export type ParentControl =
   | { op: 'join'; role: JoinRole }
   | { op: 'refresh'; memberId: number }
   | { op: 'leave'; memberId: number }
-  | { op: 'catch-up'; memberId: number };
+  | { op: 'catch-up'; memberId: number }
+  /** An expulsion made the pending next group key void: ask up the tree for a fresh one. */
+  | { op: 'void'; epoch: number };

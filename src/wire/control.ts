@@ -52,6 +52,8 @@ export const JoinRequest = z.object({
   role: JoinRole.default('member'),
   /** Where a unicast fan-out transport should send this member's datagrams. */
   endpoint: z.object({ host: Host, port: Port }).strict().optional(),
+  /** From an originator: the Ed25519 key its KGRP2 announcements are signed with. */
+  originatorKey: PublicKey32.optional(),
 }).strict();
 export type JoinRequest = z.infer<typeof JoinRequest>;
 
@@ -78,18 +80,26 @@ export const JoinGrant = z.object({
   transport: TransportDescriptor,
   /** The KGRP2 epochs the member is entitled to now (current and next), originator-signed. */
   groupKeys: z.array(Kgrp2AnnouncementB64).max(8),
+  /** The group key schedule (for an originator, and for members to know when to expect keys). */
+  groupKeyPolicy: z.object({ periodMs: z.number().int().positive(), leadMs: z.number().int().nonnegative(), graceMs: z.number().int().nonnegative(), method: z.union([z.literal(1), z.literal(2)]) }).strict().optional(),
   /** For an intermediary: the policy its parent delegates (paper §6.2), and the end of its entitlement. */
   delegation: z.object({ until: z.number().int().nullable(), acl: z.array(z.unknown()).max(10_000) }).strict().optional(),
 }).strict();
 export type JoinGrant = z.infer<typeof JoinGrant>;
 
-export const RefreshRequest = z.object({ memberId: z.number().int().min(1).max(0xffff_ffff) }).strict();
+export const RefreshRequest = z.object({
+  memberId: z.number().int().min(1).max(0xffff_ffff),
+  /** From an intermediary: how many members its subtree holds (the parent's ledger charges by it). */
+  subtree: z.number().int().min(0).max(100_000_000).optional(),
+}).strict();
 export const RefreshResponse = z.object({ expiresAt: z.number().int().nonnegative() }).strict();
 export const LeaveRequest = z.object({ memberId: z.number().int().min(1).max(0xffff_ffff) }).strict();
 
 export const CatchUpResponse = z.object({
   subgroup: SubgroupState,
   groupKeys: z.array(Kgrp2AnnouncementB64).max(8),
+  /** The keys allowed to announce KGRP2 now (an originator may have joined since our grant). */
+  originators: z.array(PublicKey32).max(16).optional(),
   expiresAt: z.number().int().nonnegative(),
 }).strict();
 export type CatchUpResponse = z.infer<typeof CatchUpResponse>;

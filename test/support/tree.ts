@@ -15,6 +15,7 @@ import { FakeClock } from '../../src/util/clock.js';
 import type { JoinGrant, JoinRole } from '../../src/wire/control.js';
 import { ContentType, type Origin } from '../../src/wire/data.js';
 import { MemoryNetwork, type Faults } from './memoryNetwork.js';
+import { MemberKeys } from '../../src/client/memberKeys.js';
 
 export interface TreeOptions {
   group?: string;
@@ -37,6 +38,7 @@ export interface TreeMember {
   name: string;
   agent: string;
   member: Member;
+  keys: MemberKeys;
   received: Received[];
   removed: boolean;
   ended: boolean;
@@ -100,12 +102,17 @@ export class Tree {
 
   /** JOIN over the (reliable) control plane. */
   join(name: string, agentName: string, role: JoinRole = 'member'): TreeMember {
-    const tm: TreeMember = this.members.get(name) ?? { name, agent: agentName, member: new Member(this.group, this.clock), received: [], removed: false, ended: false };
+    let tm = this.members.get(name);
+    if (!tm) {
+      const member = new Member(this.group, this.clock);
+      tm = { name, agent: agentName, member, keys: new MemberKeys(member), received: [], removed: false, ended: false };
+    }
     tm.agent = agentName;
     tm.removed = false;
     this.members.set(name, tm);
     const { grant, step } = this.nodeJoin(agentName, name, role);
     tm.member.acceptGrant(grant);
+    tm.keys.onGrant(grant);
     this.net.subscribe(`sg:${agentName}`, `member:${name}`, (b) => this.onMemberDatagram(tm, b));
     this.route(agentName, step);
     return tm;
@@ -135,7 +142,7 @@ export class Tree {
   expel(name: string): void {
     const tm = this.mustMember(name);
     const n = this.node(tm.agent);
-    this.route(tm.agent, n instanceof Intermediary ? n.expel(tm.member.memberId) : withStep(n.agent.expel(tm.member.memberId)));
+    this.route(tm.agent, n.expel(tm.member.memberId));
   }
 
   send(name: string, payload: Uint8Array | string, method: DataMethod = 1): Origin {
@@ -201,7 +208,11 @@ export class Tree {
   private onMemberDatagram(tm: TreeMember, bytes: Uint8Array): void {
     if (this.silent.has(tm.name)) return;
     for (const e of tm.member.receive(bytes)) {
-      if (e.type === 'data') tm.received.push({ origin: e.origin, payload: e.payload!, contentType: e.contentType, method: e.method });
+      if (e.type === 'data' && e.contentType === ContentType.GroupKey) {
+        // An originator we have not heard of (it joined after us): the agent's state names it.
+        if (!tm.keys.onAnnouncement(e.payload!).ok && tm.keys.ring.originatorKeys.length < 16) this.control.push(() => this.catchUp(tm));
+      }
+      else if (e.type === 'data') tm.received.push({ origin: e.origin, payload: e.payload!, contentType: e.contentType, method: e.method });
       else if (e.type === 'removed') tm.removed = true;
       else if (e.type === 'end') tm.ended = true;
       else if (e.type === 'catch-up') this.control.push(() => this.catchUp(tm));
@@ -212,7 +223,9 @@ export class Tree {
     if (!tm.member.isJoined) return;
     const n = this.node(tm.agent);
     try {
-      tm.member.applyCatchUp(n.agent.catchUp(tm.member.memberId, tm.name));
+      const state = n.agent.catchUp(tm.member.memberId, tm.name);
+      tm.member.applyCatchUp(state);
+      tm.keys.onCatchUp(state);
     } catch (err) {
       if (!(err instanceof IolusError)) throw err;
       // Removed, or pending a batch: nothing to catch up on.
@@ -267,6 +280,9 @@ export class Tree {
           break;
         case 'catch-up':
           this.route(child, c.onParentCatchUp(p.agent.catchUp(req.memberId, child)));
+          break;
+        case 'void':
+          this.route(parent, p instanceof Intermediary ? p.relayVoid(req.epoch) : p.voidPending());
           break;
       }
     } catch (err) {
