@@ -74,12 +74,28 @@ export const KeydConfig = z.object({
     joinBurst: z.number().int().min(1).max(100_000).default(20),
     bodyLimit: z.number().int().min(1024).max(1 << 20).default(64 * 1024),
   }).strict().default({ joinsPerMinute: 60, joinBurst: 20, bodyLimit: 64 * 1024 }),
+  /**
+   * The group key service (paper §7), at the controller: KGRP2 rolls every `period`, made
+   * `lead` before activation; `grace` keeps the previous key usable for decryption.
+   */
+  groupKey: z.object({
+    enabled: z.boolean().default(true),
+    period: duration({ min: 1000, max: 86_400_000 }).default(60_000),
+    lead: duration({ min: 100 }).default(10_000),
+    grace: duration().default(10_000),
+    repeats: z.number().int().min(3).max(20).default(3),
+    method: z.union([z.literal(1), z.literal(2)]).default(1),
+    /** 'controller', or the principal of a member with role originator (the controller stands by). */
+    originator: z.string().min(1).max(64).default('controller'),
+  }).strict().default({ enabled: true, period: 60_000, lead: 10_000, grace: 10_000, repeats: 3, method: 1, originator: 'controller' }),
+  /** Where the usage ledger (SQLite) lives. Default: .iolus/<group>/<agent> beside the config file. */
   state: z.object({ dir: z.string().min(1) }).strict().optional(),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
 }).strict().superRefine((c, ctx) => {
   if (c.agent.role === 'intermediary' && !c.parent) ctx.addIssue({ code: 'custom', path: ['parent'], message: 'an intermediary needs parent.url' });
   if (c.agent.role === 'controller' && c.parent) ctx.addIssue({ code: 'custom', path: ['parent'], message: 'a controller has no parent' });
   if (c.parent && c.parent.rejoinMin > c.parent.rejoinMax) ctx.addIssue({ code: 'custom', path: ['parent', 'rejoinMin'], message: 'above rejoinMax' });
+  if (c.groupKey.lead >= c.groupKey.period) ctx.addIssue({ code: 'custom', path: ['groupKey', 'lead'], message: 'must be shorter than groupKey.period' });
   if (c.subgroup.refresh !== undefined && c.subgroup.refresh >= c.subgroup.membershipTtl) {
     ctx.addIssue({ code: 'custom', path: ['subgroup', 'refresh'], message: 'must be shorter than membershipTtl' });
   }
@@ -98,7 +114,7 @@ export function parseKeydConfig(raw: unknown, baseDir: string): KeydConfig {
   const c = r.data;
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   c.tls = { ca: abs(c.tls.ca), cert: abs(c.tls.cert), key: abs(c.tls.key) };
-  if (c.state) c.state.dir = abs(c.state.dir);
+  c.state = { dir: abs(c.state?.dir ?? `.iolus/${c.group}/${c.agent.name}`) };
   return c;
 }
 

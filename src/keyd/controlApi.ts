@@ -14,6 +14,7 @@ import type { KeyDaemon } from './daemon.js';
 
 const MemberIdQuery = z.object({ memberId: z.coerce.number().int().min(1).max(0xffff_ffff) }).strict();
 const DatagramQuery = z.object({ memberId: z.coerce.number().int().min(1).max(0xffff_ffff), scope: z.enum(['subgroup', 'agent']).optional() }).strict();
+const VoidBody = z.object({ memberId: z.number().int().min(1).max(0xffff_ffff), epoch: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }).strict();
 const ExpelParams = z.object({ id: z.coerce.number().int().min(1).max(0xffff_ffff) }).strict();
 
 function fail(reply: FastifyReply, status: number, error: string, reason: string): FastifyReply {
@@ -91,7 +92,7 @@ export function registerControlApi(app: MtlsServer, d: KeyDaemon): void {
     const body = parse(RefreshRequest, req.body, reply);
     if (!body) return reply;
     try {
-      return reply.send(d.refresh(req.identity.principal, body.memberId));
+      return reply.send(d.refresh(req.identity.principal, body.memberId, body.subtree));
     } catch (err) {
       return refuse(reply, err);
     }
@@ -141,6 +142,26 @@ export function registerControlApi(app: MtlsServer, d: KeyDaemon): void {
     const r = d.sse.receive(q.memberId, new Uint8Array(req.body), { ...(q.scope ? { scope: q.scope } : {}), address: req.ip });
     if (!r.ok) return fail(reply, 400, 'bad-request', `datagram refused: ${r.cause}`);
     return reply.code(202).send();
+  });
+
+  // A child intermediary expelled someone who held the pending next group key.
+  app.post('/v1/groups/:group/void', async (req, reply) => {
+    if (!requireRole(req, reply, ['intermediary'])) return reply;
+    const body = parse(VoidBody, req.body, reply);
+    if (!body) return reply;
+    const m = d.node.agent.members.get(body.memberId);
+    if (!m || m.principal !== req.identity.principal) return fail(reply, 404, 'unknown-member', `no member ${body.memberId} of ${req.identity.principal}`);
+    d.voidFromChild(body.epoch);
+    return reply.code(202).send({ accepted: true });
+  });
+
+  app.post('/v1/admin/roll', async (req, reply) => {
+    if (!requireRole(req, reply, ['admin'])) return reply;
+    try {
+      return reply.send({ epoch: d.rollNow() });
+    } catch (err) {
+      return refuse(reply, err);
+    }
   });
 
   app.get('/healthz', async (_req, reply) => reply.send(d.health()));

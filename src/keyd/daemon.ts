@@ -5,7 +5,7 @@
  * decisions stay in the state machines; this file only carries messages and keeps time.
  */
 import type { AddressInfo } from 'node:net';
-import { PolicyError, ValidationError } from '../errors.js';
+import { PolicyError, UsageError, ValidationError } from '../errors.js';
 import { checkEndpoint } from '../transport/fanout.js';
 import { ipFamily } from '../transport/config.js';
 import { decide, type Acl } from '../pki/acl.js';
@@ -26,6 +26,9 @@ import { registerControlApi } from './controlApi.js';
 import { Controller, type NodeStep } from './controller.js';
 import { Intermediary } from './intermediary.js';
 import { Metrics } from './metrics.js';
+import { Ledger } from './ledger.js';
+import { join as joinPath } from 'node:path';
+import { fromBase64 } from '../crypto/bytes.js';
 import { ParentLink } from './parentLink.js';
 import { RateLimiter } from './rateLimit.js';
 import { openSubgroupTransport } from './subgroupTransport.js';
@@ -43,6 +46,7 @@ export class KeyDaemon {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly joinLimiter: RateLimiter;
+  readonly ledger: Ledger;
   sse: SseHub | undefined;
   private transport!: AgentTransport;
   private server!: MtlsServer;
@@ -60,6 +64,7 @@ export class KeyDaemon {
     this.metrics = new Metrics({ group: config.group, agent: config.agent.name });
     this.joinLimiter = new RateLimiter(config.limits.joinsPerMinute, config.limits.joinBurst);
     this.acl = config.acl;
+    this.ledger = new Ledger(joinPath(config.state!.dir, 'ledger.sqlite'));
     const init: AgentInit = {
       group: config.group,
       name: config.agent.name,
@@ -72,8 +77,17 @@ export class KeyDaemon {
       rekeyIntervalMs: config.subgroup.rekeyInterval,
       batchWindowMs: config.subgroup.batchWindow,
       maxMembers: config.subgroup.maxMembers,
+      // Metering: a budget of epochs ("minutes" in the ACL) counts what the ledger recorded.
+      entitledFor: (r, _epoch, notBefore) => decide(this.acl, { principal: r.principal, role: r.role }, r.role, new Date(notBefore), this.ledger.epochsReceived(r.principal)).allow,
     };
     this.node = config.agent.role === 'controller' ? new Controller(init, this.clock) : new Intermediary(init, this.clock);
+    const gk = config.groupKey;
+    if (this.node instanceof Controller && gk.enabled) {
+      this.node.enableGroupKeys({
+        policy: { periodMs: gk.period, leadMs: gk.lead, graceMs: gk.grace, repeats: gk.repeats },
+        method: gk.method, originator: gk.originator, floor: this.ledger.lastEpoch(),
+      });
+    }
   }
 
   /** Loads the TLS material and starts everything, or throws before anything listens. */
@@ -143,6 +157,13 @@ export class KeyDaemon {
 
   /** Carries out what a state machine asked for. */
   dispatch(step: NodeStep): void {
+    // Ledger first: a recipient is on disk before its key leaves (kill -9 loses no billing).
+    if (this.node instanceof Controller) {
+      for (const e of this.node.drainCreated()) {
+        this.ledger.recordEpoch(e);
+        this.log.info({ event: 'group-key', epoch: e.epoch, notBefore: new Date(e.notBefore).toISOString(), notAfter: new Date(e.notAfter).toISOString(), voids: e.voids || undefined, reason: e.reason }, 'group key created');
+      }
+    }
     for (const e of step.events) this.onEvent(e);
     for (const o of step.out) {
       switch (o.kind) {
@@ -184,6 +205,11 @@ export class KeyDaemon {
       case 'end':
         this.log.info({ event: 'end' }, 'GRP_END sent');
         break;
+      case 'key-delivered':
+        this.ledger.recordDeliveries(e.recipients.map((r) => ({ epoch: e.epoch, notBefore: e.notBefore, notAfter: e.notAfter, principal: r.principal, role: r.role, memberId: r.memberId, subtree: r.subtree })));
+        this.metrics.inc('iolus_group_key_deliveries_total', 'Group keys handed to members (ledger rows)', {}, e.recipients.length);
+        this.log.info({ event: 'group-key-out', epoch: e.epoch, recipients: e.recipients.length }, 'group key sent on');
+        break;
     }
   }
 
@@ -205,6 +231,12 @@ export class KeyDaemon {
       if (!req.endpoint) throw new ValidationError('join.endpoint', 'endpoint: this subgroup uses unicast fan-out, the join must give {host, port}');
       checkEndpoint(0, req.endpoint, ipFamily(desc.agentHost) ?? 4); // throws ValidationError naming what is wrong
     }
+    if (req.role === 'originator') {
+      if (!(this.node instanceof Controller)) throw new PolicyError('policy.originator', 'an originator joins the controller, not an intermediary');
+      if (!req.originatorKey) throw new ValidationError('join.originator', 'originatorKey: an originator must give the Ed25519 key its announcements are signed with');
+      if (this.config.groupKey.originator !== identity.principal) throw new PolicyError('policy.originator', `${identity.principal} is not the designated originator (${this.config.groupKey.originator})`);
+      this.node.addOriginatorKey(fromBase64(req.originatorKey));
+    }
     const opts = req.endpoint ? { endpoint: req.endpoint } : {};
     const { grant, step } = this.node instanceof Intermediary ? this.node.join(identity.principal, req.role, opts) : this.node.agent.join(identity.principal, req.role, opts);
     this.transport.addMember(grant.memberId, req.endpoint);
@@ -216,9 +248,9 @@ export class KeyDaemon {
     return grant;
   }
 
-  refresh(principal: string, memberId: number): { expiresAt: number } {
+  refresh(principal: string, memberId: number, subtree?: number): { expiresAt: number } {
     try {
-      const { expiresAt, step } = this.node.agent.refresh(memberId, principal);
+      const { expiresAt, step } = this.node.agent.refresh(memberId, principal, subtree === undefined ? {} : { subtree });
       this.dispatch({ ...step, received: [] });
       return { expiresAt };
     } catch (err) {
@@ -235,9 +267,22 @@ export class KeyDaemon {
 
   expel(memberId: number, by: string): void {
     const r = this.node.agent.members.get(memberId);
-    const step = this.node instanceof Intermediary ? this.node.expel(memberId) : { ...this.node.agent.expel(memberId), received: [] };
+    // Both kinds of node also void the pending next group key (the controller at once, an intermediary by asking up).
+    const step = this.node.expel(memberId);
     this.log.info({ event: 'expel', memberId, principal: r?.principal, by }, 'member expelled');
     this.dispatch(step);
+  }
+
+  /** A child intermediary's expulsion voided the pending group key: at the controller make a fresh one, elsewhere pass it up. */
+  voidFromChild(epoch: number): void {
+    this.dispatch(this.node instanceof Controller ? this.node.voidPending() : this.node.relayVoid(epoch));
+  }
+
+  /** `iolus roll`: only the controller (the originator's home) can roll the group key. */
+  rollNow(): number {
+    if (!(this.node instanceof Controller)) throw new UsageError('roll.not-controller', 'roll the group key at the controller');
+    this.dispatch(this.node.rollNow());
+    return this.node.keys.ring.epoch;
   }
 
   rekeyNow(): void {
@@ -261,6 +306,7 @@ export class KeyDaemon {
       level: this.level,
       subgroup: a.subgroupId,
       epoch: a.epoch,
+      groupEpoch: a.groupKeys.epoch(),
       members: a.members.size,
       ...(this.node instanceof Intermediary ? { parent: { state: this.node.parentState, epoch: this.node.uplink.epoch, memberId: this.node.uplink.memberId } } : {}),
     };
@@ -319,6 +365,7 @@ export class KeyDaemon {
       await new Promise((r) => setTimeout(r, 50)); // let the last datagrams leave
       await this.transport.stop();
       await this.server.close();
+      this.ledger.close();
     })();
     await Promise.race([work, new Promise((r) => setTimeout(r, budget))]);
     this.log.info({ event: 'stop' }, 'agent stopped');

@@ -57,7 +57,7 @@ export class ParentLink {
         return this.joinWithBackoff();
       case 'refresh':
         try {
-          await this.client.refresh(req.memberId);
+          await this.client.call('POST', `/v1/groups/${encodeURIComponent(this.config.group)}/refresh`, { memberId: req.memberId, subtree: this.node.agent.subtreeSize() });
           this.lastRefreshOk = Date.now();
         } catch (err) {
           if (err instanceof ControlError && err.status >= 400 && err.status < 500) return this.lost(`refresh refused: ${err.message}`);
@@ -73,6 +73,9 @@ export class ParentLink {
           if (err instanceof ControlError && (err.status === 404 || err.status === 403)) return this.lost(`catch-up refused: ${err.message}`);
           if (!(err instanceof ControlError && err.status === 409)) throw err;
         }
+        return;
+      case 'void':
+        await this.client.call('POST', `/v1/groups/${encodeURIComponent(this.config.group)}/void`, { memberId: this.node.uplink.memberId, epoch: req.epoch });
         return;
       case 'leave':
         await this.closeTransport();
