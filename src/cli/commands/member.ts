@@ -62,6 +62,9 @@ export async function run(args: string[]): Promise<number> {
       if (leave) await client.leave();
       else await client.close();
       line({ event: 'exit', code });
+      // An open stdin keeps the event loop alive: without this, removal and GRP_END never exit.
+      rl.close();
+      process.stdin.destroy();
       resolve(code);
     };
     client.on('state', (s: string, why: string) => {
