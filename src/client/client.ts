@@ -8,6 +8,10 @@ import { EventEmitter } from 'node:events';
 import { ControlClient, ControlError } from './controlClient.js';
 import { Member, type DataMethod, type MemberEvent } from './member.js';
 import { openUplinkTransport, prepareUplink } from './uplink.js';
+import { MemberKeys } from './memberKeys.js';
+import type { DerivedKey } from './keyMaterial.js';
+import type { HeldGroupKey } from './groupKeyRing.js';
+import { deriveKey } from './keyMaterial.js';
 import { UsageError } from '../errors.js';
 import type { TlsMaterial } from '../pki/tlsOptions.js';
 import type { MemberTransport } from '../transport/types.js';
@@ -27,6 +31,8 @@ export interface ConnectOptions {
   logger?: Logger;
   /** How long to keep retrying a rejoin before giving up (ms). */
   rejoinForMs?: number;
+  /** Role originator: the Ed25519 public key its KGRP2 announcements are signed with. */
+  originatorKey?: Uint8Array;
 }
 
 export interface Delivery {
@@ -38,12 +44,19 @@ export interface Delivery {
 
 export type ClientState = 'joined' | 'rejoining' | 'removed' | 'ended' | 'left';
 
+/** What `getKey` returns and `key` events carry: derived material, never KGRP2 itself. */
+export interface KeyInfo extends DerivedKey {
+  /** 'previous' (inside its grace window), 'current' or 'next', at the time of the call. */
+  state: 'previous' | 'current' | 'next';
+}
+
 /**
  * Events: `data` (Delivery), `subgroup-key` (epoch), `state` (ClientState, reason), `group-data`
  * (content type GroupKey deliveries, for the group key ring), `error`.
  */
 export class GroupClient extends EventEmitter {
   readonly member: Member;
+  readonly keys: MemberKeys;
   private transport: MemberTransport | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -58,6 +71,7 @@ export class GroupClient extends EventEmitter {
   private constructor(readonly opts: ConnectOptions, readonly control: ControlClient) {
     super();
     this.member = new Member(opts.group, systemClock);
+    this.keys = new MemberKeys(this.member);
     this.log = opts.logger ?? createLogger('client', { group: opts.group });
   }
 
@@ -85,13 +99,17 @@ export class GroupClient extends EventEmitter {
     const pre = await prepareUplink(this.control.url.hostname.replace(/^\[|\]$/g, ''), this.opts.localHost, this.log);
     let grant: JoinGrant;
     try {
-      grant = await this.control.join({ role: this.opts.role ?? 'member', endpoint: pre.endpoint });
+      grant = await this.control.join({
+        role: this.opts.role ?? 'member', endpoint: pre.endpoint,
+        ...(this.opts.originatorKey ? { originatorKey: Buffer.from(this.opts.originatorKey).toString('base64') } : {}),
+      });
     } catch (err) {
       await pre.unicast.stop();
       throw err;
     }
     await this.closeTransport();
     this.handle(this.member.acceptGrant(grant));
+    this.afterKeys(this.keys.onGrant(grant));
     this.transport = await openUplinkTransport(grant, pre, this.control, this.log);
     this.transport.onDatagram((b) => this.handle(this.member.receive(b)));
     this.setState('joined', `member ${grant.memberId} of subgroup ${grant.subgroup.id}`);
@@ -152,8 +170,11 @@ export class GroupClient extends EventEmitter {
       switch (e.type) {
         case 'data': {
           const d: Delivery = { payload: e.payload!, origin: e.origin, method: e.method, contentType: e.contentType };
-          if (e.contentType === ContentType.GroupKey) this.emit('group-data', d);
-          else this.deliver(d);
+          if (e.contentType === ContentType.GroupKey) {
+            const v = this.keys.onAnnouncement(d.payload);
+            if (!v.ok && v.cause === 'unknown-originator') void this.catchUp(); // an originator that joined after us
+            this.afterKeys([v]);
+          } else this.deliver(d);
           break;
         }
         case 'subgroup-key':
@@ -198,6 +219,7 @@ export class GroupClient extends EventEmitter {
         try {
           const state = await this.control.state(this.member.memberId);
           this.handle(this.member.applyCatchUp(state));
+          this.afterKeys(this.keys.onCatchUp(state));
           this.emit('catch-up', state);
         } catch (err) {
           if (err instanceof ControlError && err.status === 409) this.catchUpSoon(500);
@@ -211,6 +233,37 @@ export class GroupClient extends EventEmitter {
     }
   }
 
+  /** Emits `key` (the epoch and its validity, no key bytes) for each epoch newly held. */
+  private afterKeys(verdicts: { ok: boolean; fresh?: boolean; epoch?: number }[]): void {
+    for (const v of verdicts) {
+      if (!v.ok || !v.fresh || v.epoch === undefined) continue;
+      const k = this.keys.ring.byEpoch(v.epoch);
+      if (k) this.emit('key', { epoch: k.epoch, notBefore: k.notBefore, notAfter: k.notAfter, graceMs: k.graceMs });
+    }
+  }
+
+  /**
+   * getkey() (paper §9): the key derived for `label` from the group key in force now, or of
+   * `epoch`, or 'next' / 'previous'. Undefined when no such key is held.
+   */
+  getKey(opts: { label: string; epoch?: number | 'current' | 'next' | 'previous' }, now = Date.now()): KeyInfo | undefined {
+    const ring = this.keys.ring;
+    let k: HeldGroupKey | undefined;
+    const e = opts.epoch ?? 'current';
+    if (e === 'current') k = ring.current(now);
+    else if (e === 'next') k = ring.next(now);
+    else if (e === 'previous') k = ring.previous(now);
+    else k = ring.byEpoch(e);
+    if (!k || now >= k.notAfter + k.graceMs) return undefined;
+    const state: KeyInfo['state'] = now < k.notBefore ? 'next' : now < k.notAfter ? 'current' : 'previous';
+    return { ...deriveKey(k, opts.label), state };
+  }
+
+  /** Every usable key for `label` (previous in grace, current, next), oldest first. */
+  keysFor(label: string, now = Date.now()): DerivedKey[] {
+    return this.keys.ring.derived(label, now);
+  }
+
   private deliver(d: Delivery): void {
     const w = this.waiters.shift();
     if (w) w({ value: d, done: false });
@@ -222,10 +275,10 @@ export class GroupClient extends EventEmitter {
   }
 
   /** Sends application data to the whole group (method 1 by default). */
-  send(payload: Uint8Array | string, method: DataMethod = 1): void {
+  send(payload: Uint8Array | string, method: DataMethod = 1, contentType = ContentType.Application): void {
     if (this.state !== 'joined' || !this.transport) throw new UsageError('client.not-joined', `cannot send while ${this.state}`);
     const bytes = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload;
-    const o = this.member.send(bytes, method);
+    const o = this.member.send(bytes, method, contentType);
     if (o.kind === 'agent') this.transport.sendAgent(o.bytes);
     else if (o.kind === 'subgroup') this.transport.sendSubgroup(o.bytes);
   }

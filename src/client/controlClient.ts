@@ -150,13 +150,14 @@ export class ControlClient {
         readBody(res, 16 * 1024 * 1024).then((text) => {
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) return reject(errorFrom(status, text));
-          if (!schema) return resolve(undefined as T);
+          if (!schema && text.length === 0) return resolve(undefined as T);
           let json: unknown;
           try {
             json = JSON.parse(text);
           } catch {
             return reject(new ControlError(status, 'client.response', `agent answered ${path} with invalid JSON`));
           }
+          if (!schema) return resolve(json as T);
           const parsed = schema.safeParse(json);
           if (!parsed.success) {
             return reject(new ControlError(status, 'client.response', `agent answered ${path} with an invalid body: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`));

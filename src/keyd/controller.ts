@@ -111,6 +111,11 @@ export class Controller {
         return s;
       }
       mergeInto(s, a.step);
+      // The designated originator is (back) at work: stand by again if we had taken over.
+      if (a.fresh && this.originator && this.service && this.service.originator !== 'controller') {
+        this.originator = undefined;
+        this.log.push({ type: 'originator', role: 'standby', epoch: a.epoch });
+      }
     }
     s.out.push(this.data.send(r.unit, 2));
     return s;

@@ -9,6 +9,8 @@
  * plain RTP out to --to (a loopback address).
  */
 import type { KeySource } from '../../client/keyMaterial.js';
+import { openKeySource } from '../../client/localAgent/agentClient.js';
+import { SRTP_PROFILE_NAMES } from '../../adapters/srtp/profile.js';
 import { IolusError, UsageError } from '../../errors.js';
 import { SrtpRelay } from '../../adapters/relay/relay.js';
 import { formatHostPort } from '../../adapters/relay/address.js';
@@ -19,9 +21,16 @@ import { parseFlags } from '../args.js';
 /** Where the relay's keys come from: the local agent serving the group. */
 export type OpenKeySource = (group: string) => Promise<KeySource>;
 
-/** Stands in until `iolus agent` serves keys; wiring it is replacing this with the agent client's opener. */
+/** Refuses to open keys (tests of the command's error path). */
 export const noLocalAgent: OpenKeySource = async (group) => {
   throw new UsageError('relay.noAgent', `no local agent for group ${group}`);
+};
+
+/** Keys from the group's local agent (`iolus agent`), SRTP labels fetched before the relay starts. */
+export const fromLocalAgent: OpenKeySource = async (group) => {
+  const ks = await openKeySource(group, process.env.IOLUS_AGENT_SOCKET ? { socketPath: process.env.IOLUS_AGENT_SOCKET } : {});
+  await Promise.all(SRTP_PROFILE_NAMES.map((p) => ks.prime(`srtp/${p}`).catch(() => undefined)));
+  return ks;
 };
 
 export interface RelayCommandDeps {
@@ -39,7 +48,7 @@ export async function run(args: string[], deps: RelayCommandDeps = {}): Promise<
     return 0;
   }
   const { values } = parseFlags('relay', args, RELAY_PARSE_OPTIONS, relayFlagsSchema);
-  const open = deps.openKeySource ?? noLocalAgent;
+  const open = deps.openKeySource ?? fromLocalAgent;
   let keySource: KeySource;
   try {
     keySource = await open(values.group);

@@ -1,0 +1,161 @@
+/**
+ * The local agent's key API (issue 4): for programs that are not Node (GStreamer, ffmpeg, …).
+ * HTTP on a Unix socket (mode 0600 in a 0700 directory), optionally also on 127.0.0.1 with a
+ * bearer token; never on another address. Read-only: current, next, previous and by-epoch
+ * keys for a label, in JSON, SDES, GStreamer hex or ffmpeg base64; an SSE stream of
+ * rollovers; status.
+ *
+ *   GET /v1/key?label=srtp/AES_CM_128_HMAC_SHA1_80&epoch=current|next|previous|<n>&format=json|sdes|gst|ffmpeg[&mki=1]
+ *   GET /v1/keys?label=…            every usable key (previous in grace, current, next)
+ *   GET /v1/events                  server-sent events: `key` (a new epoch held), `activate` (a new epoch in force)
+ *   GET /v1/status
+ */
+import http from 'node:http';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import type { GroupClient } from '../client.js';
+import { keyLengthForLabel } from '../keyMaterial.js';
+import { formatKey, keyJson, KeyFormat } from './keyFormat.js';
+import { ValidationError } from '../../errors.js';
+
+const Label = z.string().min(1).max(128).regex(/^[a-z0-9][a-z0-9_.\-/]*$/i, 'label: letters, digits, _ . - /').refine((l) => {
+  try {
+    keyLengthForLabel(l);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'label: unknown SRTP profile');
+const Epoch = z.union([z.enum(['current', 'next', 'previous']), z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER)]);
+const KeyQuery = z.object({ label: Label, epoch: Epoch.default('current'), format: KeyFormat.default('json'), mki: z.enum(['0', '1']).optional() }).strict();
+const KeysQuery = z.object({ label: Label }).strict();
+
+export interface KeyApiOptions {
+  socketPath: string;
+  /** Also listen on 127.0.0.1:<port> (or [::1]) with this bearer token. */
+  tcp?: { host: string; port: number; token: string };
+}
+
+export class KeyApi {
+  private readonly servers: http.Server[] = [];
+  private readonly streams = new Set<http.ServerResponse>();
+  private activeEpoch = 0;
+  private timer: NodeJS.Timeout | undefined;
+  pulls = 0;
+
+  constructor(private readonly client: GroupClient, private readonly opts: KeyApiOptions) {
+    if (opts.tcp && isIP(opts.tcp.host) && !['127.0.0.1', '::1'].includes(opts.tcp.host)) {
+      throw new ValidationError('agent.tcp', `--tcp: the key API listens on 127.0.0.1 or ::1 only, not ${opts.tcp.host}`);
+    }
+    if (opts.tcp && opts.tcp.token.length < 16) throw new ValidationError('agent.token', 'token: at least 16 characters');
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(dirname(this.opts.socketPath), { recursive: true, mode: 0o700 });
+    rmSync(this.opts.socketPath, { force: true });
+    const unix = http.createServer((req, res) => this.handle(req, res, false));
+    await new Promise<void>((resolve, reject) => {
+      unix.once('error', reject);
+      unix.listen(this.opts.socketPath, () => resolve());
+    });
+    chmodSync(this.opts.socketPath, 0o600);
+    this.servers.push(unix);
+    if (this.opts.tcp) {
+      const tcp = http.createServer((req, res) => this.handle(req, res, true));
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(this.opts.tcp!.port, this.opts.tcp!.host, () => resolve());
+      });
+      this.servers.push(tcp);
+    }
+    for (const s of this.servers) s.keepAliveTimeout = 60_000;
+    this.client.on('key', (k: { epoch: number; notBefore: number; notAfter: number }) => this.broadcast('key', { epoch: k.epoch, notBefore: new Date(k.notBefore).toISOString(), notAfter: new Date(k.notAfter).toISOString() }));
+    this.client.on('state', (state: string, why: string) => this.broadcast('state', { state, why }));
+    this.timer = setInterval(() => this.checkActivation(), 100);
+    this.timer.unref();
+  }
+
+  get tcpPort(): number | undefined {
+    const s = this.servers[1];
+    const a = s?.address();
+    return a && typeof a === 'object' ? a.port : undefined;
+  }
+
+  private checkActivation(): void {
+    const cur = this.client.keys.ring.current(Date.now());
+    if (cur && cur.epoch !== this.activeEpoch) {
+      this.activeEpoch = cur.epoch;
+      this.broadcast('activate', { epoch: cur.epoch, notBefore: new Date(cur.notBefore).toISOString(), notAfter: new Date(cur.notAfter).toISOString() });
+    }
+  }
+
+  private broadcast(event: string, data: unknown): void {
+    const text = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    for (const res of this.streams) res.write(text);
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse, tcp: boolean): void {
+    const send = (status: number, body: unknown, type = 'application/json') => {
+      const text = type === 'application/json' ? JSON.stringify(body) : String(body);
+      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+      res.end(text);
+    };
+    if (tcp && !this.authorized(req)) return send(401, { error: 'unauthenticated', reason: 'bearer token required' });
+    if (req.method !== 'GET') return send(405, { error: 'method', reason: 'read-only API: GET only' });
+    const url = new URL(req.url ?? '/', 'http://local');
+    const query = Object.fromEntries(url.searchParams);
+    if (url.pathname === '/v1/status') {
+      const now = Date.now();
+      const ring = this.client.keys.ring;
+      return send(200, {
+        group: this.client.opts.group, state: this.client.status, memberId: this.client.member.memberId,
+        subgroupEpoch: this.client.member.epoch, groupEpoch: ring.epoch, current: ring.current(now)?.epoch ?? null, next: ring.next(now)?.epoch ?? null,
+      });
+    }
+    if (url.pathname === '/v1/events') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+      res.write(': iolus local agent\n\n');
+      this.streams.add(res);
+      res.on('close', () => this.streams.delete(res));
+      return;
+    }
+    if (this.client.status !== 'joined') return send(503, { error: 'not-joined', reason: `no membership of ${this.client.opts.group} (${this.client.status})` });
+    if (url.pathname === '/v1/key') {
+      const q = KeyQuery.safeParse(query);
+      if (!q.success) return send(400, { error: 'bad-request', reason: q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+      const k = this.client.getKey({ label: q.data.label, epoch: q.data.epoch });
+      if (!k) return send(404, { error: 'no-key', reason: `no ${q.data.epoch} key held for epoch ${q.data.epoch}` });
+      this.pulls++;
+      const out = formatKey(k, q.data.format, { mki: q.data.mki === '1' });
+      return typeof out === 'string' ? send(200, `${out}\n`, 'text/plain') : send(200, out);
+    }
+    if (url.pathname === '/v1/keys') {
+      const q = KeysQuery.safeParse(query);
+      if (!q.success) return send(400, { error: 'bad-request', reason: q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
+      const now = Date.now();
+      this.pulls++;
+      return send(200, { keys: this.client.keysFor(q.data.label, now).map((d) => keyJson({ ...d, state: now < d.notBefore ? 'next' : now < d.notAfter ? 'current' : 'previous' })) });
+    }
+    return send(404, { error: 'not-found', reason: `no route ${url.pathname}` });
+  }
+
+  private authorized(req: http.IncomingMessage): boolean {
+    const h = req.headers.authorization ?? '';
+    const want = Buffer.from(`Bearer ${this.opts.tcp!.token}`);
+    const got = Buffer.from(h);
+    return got.length === want.length && timingSafeEqual(got, want);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    for (const r of this.streams) r.end();
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => {
+      s.close(() => r());
+      s.closeAllConnections();
+    })));
+    rmSync(this.opts.socketPath, { force: true });
+  }
+}
