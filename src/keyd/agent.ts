@@ -113,7 +113,13 @@ export class Agent {
   private readonly rekeyCtx: RekeyContext;
   /** Expelled principals and until when they may not rejoin; expelled member ids (refresh answers "expelled"). */
   private readonly banned = new Map<string, number>();
-  private readonly expelledIds = new Set<number>();
+  /** Members removed by the agent's decision (expel, entitlement): a refresh hears why, not "unknown". */
+  private readonly gone = new Map<number, string>();
+
+  private rememberGone(memberId: number, why: string): void {
+    this.gone.set(memberId, why);
+    if (this.gone.size > 100_000) this.gone.delete(this.gone.keys().next().value as number);
+  }
 
   constructor(private readonly init: AgentInit, private readonly clock: Clock) {
     this.group = init.group;
@@ -251,8 +257,7 @@ export class Agent {
     if (!r) throw new UsageError('agent.unknown-member', `no member ${memberId}`);
     this.banned.set(r.principal, this.clock.now() + (this.init.expelBanMs ?? 600_000));
     if (this.banned.size > 100_000) this.banned.delete(this.banned.keys().next().value as string);
-    this.expelledIds.add(memberId);
-    if (this.expelledIds.size > 100_000) this.expelledIds.delete(this.expelledIds.values().next().value as number);
+    this.rememberGone(memberId, `member ${memberId} was expelled`);
     return this.removeMember(memberId, 'expel');
   }
 
@@ -383,6 +388,7 @@ export class Agent {
   private dropRecord(step: Step, memberId: number, cause: RemovalCause): void {
     const r = this.members.remove(memberId);
     if (!r) return;
+    if (cause === 'entitlement') this.rememberGone(memberId, `entitlement of ${r.principal} ended`);
     this.batch?.joins.delete(memberId);
     step.events.push({ type: 'remove', memberId, principal: r.principal, role: r.role, cause });
   }
@@ -489,7 +495,8 @@ export class Agent {
   /** The record of `memberId`, which must belong to `principal` (a member acts only for itself). */
   private ownRecord(memberId: number, principal: string): MemberRecord {
     const r = this.members.get(memberId);
-    if (!r && this.expelledIds.has(memberId)) throw new PolicyError('policy.expelled', `member ${memberId} was expelled`);
+    const why = r ? undefined : this.gone.get(memberId);
+    if (why) throw new PolicyError('policy.removed', why);
     if (!r) throw new UsageError('agent.unknown-member', `no member ${memberId}`);
     if (r.principal !== principal) throw new PolicyError('policy.not-yours', `member ${memberId} is not ${principal}`);
     return r;

@@ -6,6 +6,7 @@
  * forwards it up the tree if there is an up.
  */
 import { CryptoVerificationError } from '../errors.js';
+import { verifyBytes } from '../crypto/sign.js';
 import { ReplayWindows } from '../client/replayWindow.js';
 import type { DataMethod } from '../client/member.js';
 import { encodeDataUnit, hopWindowKey, openDataUnit, originKey, unwrapDataUnit, type DataUnit } from '../protocol/dataUnit.js';
@@ -31,7 +32,11 @@ export class AgentDataPlane {
     const m = this.decode(bytes);
     if ('cause' in m) return this.drop(m.cause);
     const h = m.frame.header;
-    if (h.sender === AGENT_SENDER) return { ok: false, cause: 'own' }; // our own multicast, heard back
+    if (h.sender === AGENT_SENDER) {
+      // Our own multicast, heard back; a signed one must carry our signature, or it is a forgery to count.
+      if (m.frame.signed && !verifyBytes(this.agent.publicKey, m.frame.signed.covered, m.frame.signed.signature)) return this.drop('bad-signature');
+      return { ok: false, cause: 'own' };
+    }
     if (m.type !== MessageType.DataMethod1) return this.drop(m.type === MessageType.DataUp ? 'misrouted' : 'unexpected-type');
     const kek = this.agent.keyForEpoch(h.epoch);
     if (!kek) return this.drop(h.epoch > this.agent.epoch ? 'future-epoch' : 'stale');

@@ -37,8 +37,6 @@ import type { SseHub } from '../transport/sse.js';
 export interface DaemonDeps {
   clock?: Clock;
   logger?: Logger;
-  /** Extra admission check on top of the ACL (metering adds its budget here). */
-  minutesUsed?: (principal: string) => number;
 }
 
 export class KeyDaemon {
@@ -214,7 +212,7 @@ export class KeyDaemon {
   }
 
   private admit(principal: string, role: JoinRequest['role'], now: number): Admission {
-    const d = decide(this.acl, { principal, role }, role, new Date(now), this.deps.minutesUsed?.(principal) ?? 0);
+    const d = decide(this.acl, { principal, role }, role, new Date(now), this.ledger.epochsReceived(principal));
     if (!d.allow) return { ok: false, reason: d.reason };
     let until = d.until?.getTime() ?? null;
     if (this.delegatedUntil !== null) until = until === null ? this.delegatedUntil : Math.min(until, this.delegatedUntil);
@@ -342,6 +340,7 @@ export class KeyDaemon {
   droppedByCause(): Map<string, number> {
     const out = new Map(this.node.agent.stats.dropped);
     for (const [k, v] of this.transport.counters.dropped) out.set(`transport-${k}`, (out.get(`transport-${k}`) ?? 0) + v);
+    for (const [k, v] of this.parent?.droppedByTransport() ?? []) out.set(`parent-transport-${k}`, (out.get(`parent-transport-${k}`) ?? 0) + v);
     return out;
   }
 

@@ -19,6 +19,8 @@ import { openUplinkTransport, prepareUplink } from '../client/uplink.js';
 export class ParentLink {
   private readonly client: ControlClient;
   private transport: MemberTransport | undefined;
+  /** What the parent-subgroup transports closed so far refused (counters of the open one are added on read). */
+  private readonly closedDrops = new Map<string, number>();
   private queue: Promise<void> = Promise.resolve();
   private closing = false;
   private backoff: number;
@@ -122,9 +124,17 @@ export class ParentLink {
     this.dispatch(this.node.onParentLost());
   }
 
+  /** Datagrams the parent-subgroup transport refused itself (empty, oversized, …), by cause, over every one this link opened. */
+  droppedByTransport(): Map<string, number> {
+    const out = new Map(this.closedDrops);
+    for (const [k, v] of this.transport?.counters.dropped ?? []) out.set(k, (out.get(k) ?? 0) + v);
+    return out;
+  }
+
   private async closeTransport(): Promise<void> {
     const t = this.transport;
     this.transport = undefined;
+    for (const [k, v] of t?.counters.dropped ?? []) this.closedDrops.set(k, (this.closedDrops.get(k) ?? 0) + v);
     await t?.stop();
   }
 

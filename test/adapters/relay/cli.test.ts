@@ -39,9 +39,11 @@ describe('iolus relay flags', () => {
     expect(await problems(['--group', 'g', '--decrypt', '--listen', '0.0.0.0:0', '--to', 'localhost:5004'])).toEqual([]);
   });
 
-  it('says there is no local agent until one is wired', async () => {
+  it('says clearly when there is no local agent for the group', async () => {
     await expect(noLocalAgent('media')).rejects.toThrow('no local agent for group media');
-    await expect(run(base, { signal: AbortSignal.abort(), stdout: { write: () => true } })).rejects.toBeInstanceOf(UsageError);
+    process.env.IOLUS_RUN_DIR = '/nonexistent/iolus-run';
+    await expect(run(base, { signal: AbortSignal.abort(), stdout: { write: () => true } })).rejects.toThrow(/no local agent for group media \(no socket at \/nonexistent\/iolus-run\/media.sock\)/);
+    delete process.env.IOLUS_RUN_DIR;
     await expect(run(base, { openKeySource: async () => { throw new Error('ECONNREFUSED /run/iolus.sock'); }, stdout: { write: () => true } })).rejects.toThrow(
       /^no local agent for group media: ECONNREFUSED/,
     );
