@@ -56,6 +56,8 @@ export type AgentEvent =
   | { type: 'remove'; memberId: number; principal: string; role: JoinRole; cause: RemovalCause }
   | { type: 'rekey'; reason: RekeyReason; epoch: number; wraps: number; messages: number; bytes: number; members: number }
   | { type: 'end' }
+  /** A pending group key was voided before activation (the ledger forgets its deliveries). */
+  | { type: 'key-voided'; epoch: number }
   /** A group key went to these members (the usage ledger's input). */
   | { type: 'key-delivered'; epoch: number; notBefore: number; notAfter: number; recipients: { memberId: number; principal: string; role: JoinRole; subtree: number }[] }
   /** An intermediary's membership of its parent's subgroup. */

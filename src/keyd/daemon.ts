@@ -203,6 +203,10 @@ export class KeyDaemon {
       case 'end':
         this.log.info({ event: 'end' }, 'GRP_END sent');
         break;
+      case 'key-voided':
+        this.ledger.voidEpoch(e.epoch);
+        this.log.info({ event: 'group-key-voided', epoch: e.epoch }, 'pending group key voided');
+        break;
       case 'key-delivered':
         this.ledger.recordDeliveries(e.recipients.map((r) => ({ epoch: e.epoch, notBefore: e.notBefore, notAfter: e.notAfter, principal: r.principal, role: r.role, memberId: r.memberId, subtree: r.subtree })));
         this.metrics.inc('iolus_group_key_deliveries_total', 'Group keys handed to members (ledger rows)', {}, e.recipients.length);

@@ -77,6 +77,11 @@ export class Ledger {
     this.insertEpoch.run({ ...e, created: at });
   }
 
+  /** A voided epoch was never in force: nobody is billed for it. */
+  voidEpoch(epoch: number): void {
+    this.db.prepare('DELETE FROM deliveries WHERE epoch = ?').run(epoch);
+  }
+
   /** The newest epoch ever created or delivered here (0 if none). */
   lastEpoch(): number {
     const r = this.db.prepare('SELECT max(e) AS e FROM (SELECT max(epoch) AS e FROM epochs UNION ALL SELECT max(epoch) FROM deliveries)').get() as { e: number | null };

@@ -56,6 +56,8 @@ export class GroupKeyRelay implements GroupKeyView {
     if (!v.ok) return v;
     this.ring.expire(this.agent.now());
     const step: Step = { out: [], events: [] };
+    // A voided key is not billed: whoever got it never used it.
+    if (v.voided !== undefined) step.events.push({ type: 'key-voided', epoch: v.voided });
     if (v.fresh) {
       const k = this.ring.byEpoch(v.epoch)!;
       const sweep = this.agent.dropUnentitled(k.epoch, k.notBefore);
