@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the service and its tests need on a fresh Debian 12 machine (run as root):
-# the Debian packages listed in scripts/apt-packages.txt, then the npm packages (npm ci),
-# then builds. Idempotent: a second run does nothing it does not have to.
+# Installs what the service needs on a fresh Debian 12 machine (run as root) and builds it.
+#   deps.sh          npm packages (npm ci) and the build: enough to run the service
+#   deps.sh --test   also the Debian packages the tests use (scripts/apt-packages.txt:
+#                    GStreamer, ffmpeg, avahi, python3-zeroconf, iproute2, …)
+# Idempotent: a second run does nothing it does not have to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-}
 
-mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' scripts/apt-packages.txt | grep -v '^$')
+wanted=()
+if [ "$mode" = "--test" ]; then
+  mapfile -t wanted < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' scripts/apt-packages.txt | grep -v '^$')
+fi
+# better-sqlite3 builds from source when no prebuilt binary can be fetched.
+for p in python3 make g++; do command -v "$p" >/dev/null || wanted+=("$p"); done
 missing=()
 for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

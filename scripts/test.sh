@@ -3,6 +3,6 @@
 # then unit and scenario tests, then integration tests with real processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+bash scripts/deps.sh --test
 npx vitest run --project unit
 npx vitest run --project integration

@@ -80,8 +80,11 @@ export class Writer {
   readonly buf: Uint8Array;
   constructor(size: number) {
     if (size > MAX_MESSAGE_LENGTH) throw new CodecError('codec.oversized', `message of ${size} bytes exceeds ${MAX_MESSAGE_LENGTH}`);
-    this.buf = new Uint8Array(size);
-    this.view = new DataView(this.buf.buffer);
+    // Not zero-filled: every byte is written before done() lets the buffer out (a 32 KB
+    // forward would otherwise pay a memset it does not need).
+    const b = Buffer.allocUnsafe(size);
+    this.buf = new Uint8Array(b.buffer, b.byteOffset, size);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, size);
   }
   get offset(): number {
     return this.off;
@@ -119,6 +122,7 @@ export class Writer {
   /** Skips `n` bytes that are filled in later (a signature over what precedes it). */
   reserve(n: number): number {
     const at = this.off;
+    this.buf.fill(0, at, at + n);
     this.off += n;
     return at;
   }
