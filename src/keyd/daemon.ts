@@ -240,7 +240,10 @@ export class KeyDaemon {
       this.node.addOriginatorKey(fromBase64(req.originatorKey));
     }
     const opts = req.endpoint ? { endpoint: req.endpoint } : {};
+    const replaced = this.node.agent.members.byPrincipalName(identity.principal)?.id;
     const { grant, step } = this.node instanceof Intermediary ? this.node.join(identity.principal, req.role, opts) : this.node.agent.join(identity.principal, req.role, opts);
+    // A rejoin replaces the principal's old record: its transport entry (fan-out endpoint, SSE stream) goes too.
+    if (replaced !== undefined && replaced !== grant.memberId) this.transport.removeMember(replaced);
     this.transport.addMember(grant.memberId, req.endpoint);
     this.dispatch({ ...step, received: [] } as NodeStep);
     if (req.role === 'intermediary') {

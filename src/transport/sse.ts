@@ -83,6 +83,12 @@ export class SseHub implements AgentTransport {
   private readonly handlers: Handlers<[Uint8Array, DatagramSource]>;
   private readonly members = new Set<number>();
   private readonly streams = new Map<number, Stream>();
+  /**
+   * Events for members without a stream (joined but not attached yet, or reconnecting), written
+   * when it attaches: a member's first stream opens only after its join returns, and what the
+   * subgroup sent meanwhile (a rekey, data) would otherwise be lost. Bounded by maxBufferedBytes.
+   */
+  private readonly held = new Map<number, { events: { event: string; bytes: Uint8Array }[]; size: number }>();
   private heartbeat: NodeJS.Timeout | undefined;
   private state: State = 'idle';
 
@@ -114,6 +120,7 @@ export class SseHub implements AgentTransport {
     if (p) return void countDrop(this.counters, p);
     const event = formatDatagramEvent(bytes);
     for (const s of this.streams.values()) this.sendEvent(s, event, bytes);
+    for (const id of this.members) if (!this.streams.has(id)) this.hold(id, event, bytes);
   }
 
   onDatagram(handler: (bytes: Uint8Array, source: DatagramSource) => void): void {
@@ -126,6 +133,7 @@ export class SseHub implements AgentTransport {
 
   removeMember(memberId: number): void {
     this.members.delete(memberId);
+    this.held.delete(memberId);
     const s = this.streams.get(memberId);
     if (s) this.close(s);
   }
@@ -171,6 +179,9 @@ export class SseHub implements AgentTransport {
       return false;
     }
     this.streams.set(memberId, stream);
+    const held = this.held.get(memberId);
+    this.held.delete(memberId);
+    for (const h of held?.events ?? []) this.sendEvent(stream, h.event, h.bytes);
     return true;
   }
 
@@ -192,6 +203,7 @@ export class SseHub implements AgentTransport {
       for (const s of this.streams.values()) {
         if (s.memberId !== memberId && this.sendEvent(s, event, bytes)) reflectedTo++;
       }
+      for (const id of this.members) if (id !== memberId && !this.streams.has(id)) this.hold(id, event, bytes);
     }
     this.handlers.emit(plain(bytes), { address: options.address ?? 'sse', port: options.port ?? 0, memberId });
     return { ok: true, reflectedTo };
@@ -201,8 +213,21 @@ export class SseHub implements AgentTransport {
     if (this.state === 'stopped') return Promise.resolve();
     this.state = 'stopped';
     clearInterval(this.heartbeat);
+    this.held.clear();
     for (const s of [...this.streams.values()]) this.close(s);
     return Promise.resolve();
+  }
+
+  /** Keeps an event for a member without a stream; past the bound the oldest go (counted as slow-client). */
+  private hold(memberId: number, event: string, bytes: Uint8Array): void {
+    let h = this.held.get(memberId);
+    if (!h) this.held.set(memberId, (h = { events: [], size: 0 }));
+    h.events.push({ event, bytes });
+    h.size += event.length;
+    while (h.size > this.maxBuffered && h.events.length > 0) {
+      h.size -= h.events.shift()!.event.length;
+      countDrop(this.counters, DropCause.SlowClient);
+    }
   }
 
   private sendEvent(s: Stream, event: string, bytes: Uint8Array): boolean {
