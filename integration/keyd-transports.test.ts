@@ -42,7 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await bed?.teardown();
   await site?.teardown();
-  for (const p of bed?.live ?? []) expect(p.running, p.command).toBe(false);
+  expect(bed?.live.map((p) => p.command) ?? []).toEqual([]);
 });
 
 function treeOn(kind: 'unicast' | 'sse', basePort: number) {

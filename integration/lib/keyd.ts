@@ -15,6 +15,7 @@
  * Processes: `iolus keyd` and `iolus member` (src/cli) from a private build of this file and
  * the CLI it names (nodeEntry), and integration/fixtures/keyd/probe.mjs, which does the HTTPS
  * and UDP the test process cannot do from outside the namespaces. Every wait is bounded.
+ * Members log at warn to stderr (shown when a wait fails); KEYD_TEST_MEMBER_LOG=debug says more.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -168,8 +169,6 @@ export class DaemonProc {
     readonly proc: NsProcess,
     readonly url: string,
     readonly configPath: string,
-    /** stdout line index where this process's life began (for waits). */
-    readonly startedAt: number,
   ) {}
 
   /** Log lines (pino JSON) from `from` on. */
@@ -419,7 +418,7 @@ export class KeydTestbed {
     this.spawned.push(p);
     const line = await p.waitForLine(/"event":"start"/, { timeoutMs: 20_000 });
     const url = String((JSON.parse(line) as { url: string }).url);
-    return new DaemonProc(name, p.host, p, url, path, 0);
+    return new DaemonProc(name, p.host, p, url, path);
   }
 
   /** Starts `iolus member` as `name` against `agentUrl`; by default waits for its 'joined' line. */
