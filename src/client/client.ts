@@ -33,6 +33,8 @@ export interface ConnectOptions {
   rejoinForMs?: number;
   /** Role originator: the Ed25519 public key its KGRP2 announcements are signed with. */
   originatorKey?: Uint8Array;
+  /** Finds the agent to rejoin at when ours is gone or unreachable (src/discovery/resolver). */
+  relocate?: (why: string) => Promise<string>;
 }
 
 export interface Delivery {
@@ -68,7 +70,7 @@ export class GroupClient extends EventEmitter {
   private readonly waiters: ((d: IteratorResult<Delivery>) => void)[] = [];
   private readonly log: Logger;
 
-  private constructor(readonly opts: ConnectOptions, readonly control: ControlClient) {
+  private constructor(readonly opts: ConnectOptions, public control: ControlClient) {
     super();
     this.member = new Member(opts.group, systemClock);
     this.keys = new MemberKeys(this.member);
@@ -142,6 +144,7 @@ export class GroupClient extends EventEmitter {
     } catch (err) {
       if (err instanceof ControlError && err.status === 404) return this.rejoin('the agent no longer knows us');
       if (err instanceof ControlError && err.status === 403) return this.end('removed', err.message);
+      if (this.opts.relocate && err instanceof ControlError && err.status === 0) return this.rejoin(`agent unreachable: ${err.message}`);
       this.log.warn({ err: (err as Error).message }, 'refresh failed; will retry');
     }
   }
@@ -153,6 +156,7 @@ export class GroupClient extends EventEmitter {
     let wait = 250;
     while (this.status === 'rejoining' && Date.now() < deadline) {
       try {
+        if (this.opts.relocate) this.moveTo(await this.opts.relocate(why));
         await this.join();
         return;
       } catch (err) {
@@ -163,6 +167,18 @@ export class GroupClient extends EventEmitter {
       }
     }
     if (this.status === 'rejoining') await this.end('removed', 'could not rejoin');
+  }
+
+  /** Discovery saw our agent leave (mDNS goodbye, directory expiry): rejoin wherever `relocate` says. */
+  agentGone(why: string): void {
+    if (this.state === 'joined') void this.rejoin(why);
+  }
+
+  private moveTo(url: string): void {
+    if (new URL(url).origin === this.control.url.origin) return;
+    this.log.info({ event: 'relocate', from: this.control.url.origin, to: url }, 'moving to another agent');
+    this.control.close();
+    this.control = new ControlClient({ url, group: this.opts.group, tls: this.opts.tls });
   }
 
   private handle(events: MemberEvent[]): void {
