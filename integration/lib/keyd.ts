@@ -81,6 +81,8 @@ export interface AgentSpec {
   acl: { principal: string; roles: string[] }[];
   subgroup?: Record<string, unknown>;
   limits?: Record<string, unknown>;
+  /** The controller's group key service (KGRP2); default: the daemon's (a roll a minute). */
+  groupKey?: Record<string, unknown>;
 }
 
 /** Timers short enough for tests: heartbeats every 300 ms, memberships of 3 s refreshed every second. */
@@ -97,6 +99,7 @@ export function keydConfig(pki: KeydPki, s: AgentSpec): Record<string, unknown> 
     subgroup: { transport: s.transport, ...FAST_SUBGROUP, ...s.subgroup },
     acl: s.acl,
     ...(s.limits ? { limits: s.limits } : {}),
+    ...(s.groupKey ? { groupKey: s.groupKey } : {}),
     log: { level: 'info' },
   };
 }
