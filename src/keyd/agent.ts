@@ -226,7 +226,7 @@ export class Agent {
     const grant = this.grantFor(record);
     if (!record.pending) {
       const recipient = { memberId: record.id, principal, role, subtree: role === 'intermediary' ? 0 : 1 };
-      for (const k of this.keysFor(record)) step.events.push({ type: 'key-delivered', epoch: k.epoch, notBefore: k.notBefore, notAfter: k.notAfter, recipients: [recipient] });
+      for (const k of this.keysFor(record, now)) step.events.push({ type: 'key-delivered', epoch: k.epoch, notBefore: k.notBefore, notAfter: k.notAfter, recipients: [recipient] });
     }
     return { grant, step };
   }
@@ -323,9 +323,14 @@ export class Agent {
     return step;
   }
 
-  /** The group keys `r` may hold: those whose epoch its entitlement reaches. */
-  private keysFor(r: MemberRecord): { epoch: number; notBefore: number; notAfter: number; announcement: Uint8Array }[] {
-    return this.groupKeys.held().filter((k) => (r.entitledUntil === null || r.entitledUntil > k.notBefore)
+  /**
+   * The group keys `r` may hold: those whose epoch its entitlement reaches. A joiner (`joinedAt`)
+   * gets none whose period ended before it came (a previous key in its grace window): nothing
+   * from before its time, and nothing billed that it cannot use.
+   */
+  private keysFor(r: MemberRecord, joinedAt?: number): { epoch: number; notBefore: number; notAfter: number; announcement: Uint8Array }[] {
+    return this.groupKeys.held().filter((k) => (joinedAt === undefined || k.notAfter > joinedAt)
+      && (r.entitledUntil === null || r.entitledUntil > k.notBefore)
       && (!this.init.entitledFor || this.init.entitledFor(r, k.epoch, k.notBefore)));
   }
 
@@ -489,7 +494,7 @@ export class Agent {
       refreshMs: this.refreshMs,
       heartbeatMs: this.heartbeatMs,
       transport: this.transport,
-      groupKeys: r.pending ? [] : this.keysFor(r).map((k) => toBase64(k.announcement)),
+      groupKeys: r.pending ? [] : this.keysFor(r, r.joinedAt).map((k) => toBase64(k.announcement)),
       ...(this.groupKeys.policy() ? { groupKeyPolicy: this.groupKeys.policy()! } : {}),
     };
   }

@@ -33,6 +33,7 @@ import { ParentLink } from './parentLink.js';
 import { RateLimiter } from './rateLimit.js';
 import { openSubgroupTransport } from './subgroupTransport.js';
 import type { SseHub } from '../transport/sse.js';
+import { AgentDiscovery } from './discovery.js';
 
 export interface DaemonDeps {
   clock?: Clock;
@@ -50,6 +51,7 @@ export class KeyDaemon {
   private server!: MtlsServer;
   private parent: ParentLink | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private discovery: AgentDiscovery | undefined;
   private readonly clock: Clock;
   private stopped = false;
   private acl: Acl;
@@ -76,7 +78,7 @@ export class KeyDaemon {
       batchWindowMs: config.subgroup.batchWindow,
       maxMembers: config.subgroup.maxMembers,
       // Metering: a budget of epochs ("minutes" in the ACL) counts what the ledger recorded.
-      entitledFor: (r, _epoch, notBefore) => decide(this.acl, { principal: r.principal, role: r.role }, r.role, new Date(notBefore), this.ledger.epochsReceived(r.principal)).allow,
+      entitledFor: (r, epoch, notBefore) => decide(this.acl, { principal: r.principal, role: r.role }, r.role, new Date(notBefore), this.ledger.epochsReceived(r.principal, epoch)).allow,
     };
     this.node = config.agent.role === 'controller' ? new Controller(init, this.clock) : new Intermediary(init, this.clock);
     const gk = config.groupKey;
@@ -131,6 +133,7 @@ export class KeyDaemon {
       }, () => this.url);
     }
     this.registerMetrics();
+    this.discovery = await AgentDiscovery.start(c.discovery, this.tls, { group: c.group, name: c.agent.name, role: c.agent.role, level: this.level, url: this.url, members: () => this.node.agent.members.size, log: this.log });
     const tickMs = Math.max(20, Math.min(250, Math.floor(c.subgroup.heartbeat / 4)));
     this.timer = setInterval(() => this.tick(), tickMs);
     this.timer.unref();
@@ -216,7 +219,9 @@ export class KeyDaemon {
   }
 
   private admit(principal: string, role: JoinRequest['role'], now: number): Admission {
-    const d = decide(this.acl, { principal, role }, role, new Date(now), this.ledger.epochsReceived(principal));
+    // A budget is spent when the epochs it paid for are over, not when their keys went out: a
+    // member stays until the sweep before the next epoch drops it (refreshes meanwhile succeed).
+    const d = decide(this.acl, { principal, role }, role, new Date(now), this.ledger.epochsEnded(principal, now));
     if (!d.allow) return { ok: false, reason: d.reason };
     let until = d.until?.getTime() ?? null;
     if (this.delegatedUntil !== null) until = until === null ? this.delegatedUntil : Math.min(until, this.delegatedUntil);
@@ -361,6 +366,7 @@ export class KeyDaemon {
     if (this.timer) clearInterval(this.timer);
     const budget = opts.budgetMs ?? 1500;
     const work = (async () => {
+      await this.discovery?.stop(); // mDNS goodbye, directory unregister: members move on at once
       if (this.node instanceof Controller) {
         const step = this.node.agent.end();
         for (const o of step.out) if (o.kind === 'subgroup') this.transport.multicast(o.bytes);

@@ -36,6 +36,7 @@ export class Ledger {
   private readonly insertDelivery: Database.Statement;
   private readonly insertEpoch: Database.Statement;
   private readonly countEpochs: Database.Statement;
+  private readonly countEnded: Database.Statement;
 
   constructor(readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -61,7 +62,8 @@ export class Ledger {
     this.insertEpoch = this.db.prepare(`
       INSERT OR IGNORE INTO epochs (epoch, not_before, not_after, voids, reason, created)
       VALUES (@epoch, @notBefore, @notAfter, @voids, @reason, @created)`);
-    this.countEpochs = this.db.prepare('SELECT count(*) AS n FROM deliveries WHERE principal = ?');
+    this.countEpochs = this.db.prepare('SELECT count(*) AS n FROM deliveries WHERE principal = ? AND epoch <> ?');
+    this.countEnded = this.db.prepare('SELECT count(*) AS n FROM deliveries WHERE principal = ? AND not_after <= ?');
   }
 
   /** Records the recipients of one epoch's key, in one transaction. */
@@ -88,9 +90,17 @@ export class Ledger {
     return r.e ?? 0;
   }
 
-  /** How many epochs' keys `principal` has received: a budget of "minutes" counts these. */
-  epochsReceived(principal: string): number {
-    return (this.countEpochs.get(principal) as { n: number }).n;
+  /**
+   * How many epochs' keys `principal` has received: a budget of "minutes" counts these. With
+   * `except`, that epoch is not counted ("may it have epoch e?": one it already has is paid for).
+   */
+  epochsReceived(principal: string, except = 0): number {
+    return (this.countEpochs.get(principal, except) as { n: number }).n;
+  }
+
+  /** How many of them have ended by `now`: a budget is spent once the last epoch it paid for is over. */
+  epochsEnded(principal: string, now: number): number {
+    return (this.countEnded.get(principal, now) as { n: number }).n;
   }
 
   /** Usage since `since` (ms), by member or by intermediary. */
