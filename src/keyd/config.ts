@@ -12,6 +12,7 @@ import { ValidationError } from '../errors.js';
 import { aclSchema } from '../pki/acl.js';
 import { duration } from '../util/duration.js';
 import { GroupName } from '../wire/control.js';
+import { DiscoveryConfig } from './discovery.js';
 
 const Port = z.number().int().min(1).max(65_535);
 const PortOrZero = z.number().int().min(0).max(65_535);
@@ -91,6 +92,8 @@ export const KeydConfig = z.object({
   /** Where the usage ledger (SQLite) lives. Default: .iolus/<group>/<agent> beside the config file. */
   state: z.object({ dir: z.string().min(1) }).strict().optional(),
   log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().default({ level: 'info' }),
+  /** mDNS advertisement and directory registration (src/keyd/discovery.ts). */
+  discovery: DiscoveryConfig.optional(),
 }).strict().superRefine((c, ctx) => {
   if (c.agent.role === 'intermediary' && !c.parent) ctx.addIssue({ code: 'custom', path: ['parent'], message: 'an intermediary needs parent.url' });
   if (c.agent.role === 'controller' && c.parent) ctx.addIssue({ code: 'custom', path: ['parent'], message: 'a controller has no parent' });
@@ -115,6 +118,7 @@ export function parseKeydConfig(raw: unknown, baseDir: string): KeydConfig {
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   c.tls = { ca: abs(c.tls.ca), cert: abs(c.tls.cert), key: abs(c.tls.key) };
   c.state = { dir: abs(c.state?.dir ?? `.iolus/${c.group}/${c.agent.name}`) };
+  if (c.discovery?.directory?.ca) c.discovery.directory.ca = abs(c.discovery.directory.ca);
   return c;
 }
 

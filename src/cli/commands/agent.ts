@@ -17,12 +17,14 @@ import { loadTlsMaterial } from '../../pki/tlsOptions.js';
 import { logToStderr } from '../../util/log.js';
 import { GroupName } from '../../wire/control.js';
 import { parseFlags } from '../args.js';
+import { connectByName } from '../../discovery/resolver/connect.js';
+import { RESOLVE_FLAG_OPTIONS, RESOLVE_USAGE, ResolveFlagsShape, resolverFromFlags } from '../../discovery/resolver/flags.js';
 
-const USAGE = 'usage: iolus agent --group <g> --agent https://host:port --cert <f> --key <f> --ca <f> [--socket <path>] [--tcp 127.0.0.1:<port> --token-file <f>] [--role member|originator] [--local-host addr]\n';
+const USAGE = `usage: iolus agent --group <g> ${RESOLVE_USAGE} --cert <f> --key <f> --ca <f> [--socket <path>] [--tcp 127.0.0.1:<port> --token-file <f>] [--role member|originator] [--local-host addr]\n`;
 
 const Flags = z.object({
   group: GroupName,
-  agent: z.string().url().refine((u) => u.startsWith('https://'), 'an https:// URL'),
+  ...ResolveFlagsShape,
   cert: z.string().min(1),
   key: z.string().min(1),
   ca: z.string().min(1),
@@ -44,7 +46,7 @@ export async function run(args: string[]): Promise<number> {
   }
   logToStderr();
   const { values: f } = parseFlags('agent', args, {
-    group: { type: 'string' }, agent: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' },
+    group: { type: 'string' }, ...RESOLVE_FLAG_OPTIONS, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' },
     socket: { type: 'string' }, tcp: { type: 'string' }, 'token-file': { type: 'string' }, role: { type: 'string' }, 'local-host': { type: 'string' },
   }, Flags);
   let tcp: { host: string; port: number; token: string } | undefined;
@@ -61,13 +63,17 @@ export async function run(args: string[]): Promise<number> {
     tcp = { host: m[1]!, port, token };
   }
   const tls = await loadTlsMaterial({ ca: f.ca, cert: f.cert, key: f.key });
-  const opts = { group: f.group, agent: f.agent, tls, ...(f['local-host'] ? { localHost: f['local-host'] } : {}) };
-  const originator = f.role === 'originator' ? await OriginatorClient.connect(opts) : undefined;
-  const client = originator?.client ?? (await GroupClient.connect(opts));
+  const opts = { group: f.group, tls, ...(f['local-host'] ? { localHost: f['local-host'] } : {}) };
+  // No --agent: find it by the group name (mDNS, directory) and follow it when it goes.
+  const resolver = resolverFromFlags(f.group, f, tls);
+  await resolver.start();
+  let originator: OriginatorClient | undefined;
+  const { client, resolution } = await connectByName(opts, resolver, async (o) => (f.role === 'originator' ? (originator = await OriginatorClient.connect(o)).client : GroupClient.connect(o)));
   const socketPath = f.socket ?? defaultSocketPath(f.group);
   const api = new KeyApi(client, { socketPath, ...(tcp ? { tcp } : {}) });
   await api.start();
-  line({ event: 'ready', group: f.group, socket: socketPath, ...(tcp ? { tcp: `${tcp.host}:${tcp.port}` } : {}), memberId: client.member.memberId, role: f.role });
+  line({ event: 'ready', group: f.group, socket: socketPath, ...(tcp ? { tcp: `${tcp.host}:${tcp.port}` } : {}), memberId: client.member.memberId, role: f.role, agent: resolution.url, source: resolution.source });
+  client.on('grant', (g: { memberId: number; agent: { name: string } }) => line({ event: 'joined', agent: g.agent.name, url: client.control.url.origin, memberId: g.memberId }));
   client.on('key', (k: { epoch: number; notBefore: number; notAfter: number }) => line({ event: 'key', epoch: k.epoch, notBefore: new Date(k.notBefore).toISOString(), notAfter: new Date(k.notAfter).toISOString() }));
   return new Promise<number>((resolve) => {
     let done = false;
@@ -75,6 +81,7 @@ export async function run(args: string[]): Promise<number> {
       if (done) return;
       done = true;
       await api.stop();
+      await resolver.stop();
       if (originator) await originator.close();
       else if (leave) await client.leave();
       else await client.close();

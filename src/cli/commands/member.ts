@@ -8,17 +8,18 @@
  */
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { GroupClient } from '../../client/client.js';
 import { loadTlsMaterial } from '../../pki/tlsOptions.js';
 import { GroupName } from '../../wire/control.js';
 import { parseFlags } from '../args.js';
 import { logToStderr } from '../../util/log.js';
+import { connectByName } from '../../discovery/resolver/connect.js';
+import { RESOLVE_FLAG_OPTIONS, RESOLVE_USAGE, ResolveFlagsShape, resolverFromFlags } from '../../discovery/resolver/flags.js';
 
-const USAGE = 'usage: iolus member --group <g> --agent https://host:port --cert <file> --key <file> --ca <file> [--method 1|2] [--local-host addr] [--role member|originator] [--listen-only]\n';
+const USAGE = `usage: iolus member --group <g> ${RESOLVE_USAGE} --cert <file> --key <file> --ca <file> [--method 1|2] [--local-host addr] [--role member|originator] [--listen-only]\n`;
 
 const Flags = z.object({
   group: GroupName,
-  agent: z.string().url().refine((u) => u.startsWith('https://'), 'an https:// URL'),
+  ...ResolveFlagsShape,
   cert: z.string().min(1),
   key: z.string().min(1),
   ca: z.string().min(1),
@@ -39,13 +40,13 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const { values: f } = parseFlags('member', args, {
-    group: { type: 'string' }, agent: { type: 'string' }, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' },
+    group: { type: 'string' }, ...RESOLVE_FLAG_OPTIONS, cert: { type: 'string' }, key: { type: 'string' }, ca: { type: 'string' },
     method: { type: 'string' }, role: { type: 'string' }, 'local-host': { type: 'string' }, 'listen-only': { type: 'boolean' },
   }, Flags);
   const tls = await loadTlsMaterial({ ca: f.ca, cert: f.cert, key: f.key });
-  const client = await GroupClient.connect({
-    group: f.group, agent: f.agent, tls, role: f.role, ...(f['local-host'] ? { localHost: f['local-host'] } : {}),
-  });
+  const resolver = resolverFromFlags(f.group, f, tls); // no --agent: by name, over mDNS / the directory
+  await resolver.start();
+  const { client } = await connectByName({ group: f.group, tls, role: f.role, ...(f['local-host'] ? { localHost: f['local-host'] } : {}) }, resolver);
   const g = client.grant!;
   line({ event: 'joined', memberId: g.memberId, subgroup: g.subgroup.id, epoch: g.subgroup.epoch, agent: g.agent.name, transport: g.transport.kind });
   client.on('grant', (gr: typeof g) => line({ event: 'joined', memberId: gr.memberId, subgroup: gr.subgroup.id, epoch: gr.subgroup.epoch, agent: gr.agent.name, transport: gr.transport.kind }));
@@ -61,6 +62,7 @@ export async function run(args: string[]): Promise<number> {
       done = true;
       if (leave) await client.leave();
       else await client.close();
+      await resolver.stop();
       line({ event: 'exit', code });
       // An open stdin keeps the event loop alive: without this, removal and GRP_END never exit.
       rl.close();

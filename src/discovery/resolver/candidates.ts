@@ -21,6 +21,8 @@ export interface Candidate {
   level?: number;
   /** mDNS instance name or directory principal. */
   name?: string;
+  /** How long the source still vouches for it (ms): the directory registration's remaining TTL. */
+  expiresInMs?: number;
 }
 
 /** A URL host for an address: IPv4 as is, IPv6 in brackets; link-local IPv6 has no usable URL. */
@@ -47,7 +49,7 @@ export function fromMdns(agents: readonly AgentCandidate[], ownCidrs: readonly s
 }
 
 export function fromDirectory(agents: readonly AgentEntry[]): Candidate[] {
-  return agents.map((a) => ({ source: 'directory' as const, url: a.url, fingerprint: a.fingerprint, role: a.role, level: a.level, name: a.principal }));
+  return agents.map((a) => ({ source: 'directory' as const, url: a.url, fingerprint: a.fingerprint, role: a.role, level: a.level, name: a.principal, expiresInMs: a.expiresInMs }));
 }
 
 /** Drops repeats of a URL, keeping the first. */

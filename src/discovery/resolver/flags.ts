@@ -39,7 +39,7 @@ export const ResolveFlagsShape = {
   'resolve-timeout': z.coerce.number().int().min(100).max(60_000).optional(),
 };
 
-export type ResolveFlags = { [K in keyof typeof ResolveFlagsShape]: z.infer<(typeof ResolveFlagsShape)[K]> };
+export type ResolveFlags = z.infer<z.ZodObject<typeof ResolveFlagsShape>>;
 
 export const RESOLVE_USAGE = '(--agent https://host:port | --mdns [--interface eth0] | --directory https://host:port [--directory-ca f] [--site s])';
 

@@ -67,6 +67,8 @@ export interface Resolution {
   fingerprint?: string;
   /** Principal (CN) of that certificate. */
   principal?: string;
+  /** The directory registration's remaining TTL at resolution (ms): watch() asks well within it. */
+  expiresInMs?: number;
   /** Candidates tried first and refused, with why. */
   refused: Refusal[];
   /** Sources asked, with what each said. */
@@ -133,6 +135,7 @@ export class AgentResolver {
       const r: Resolution = {
         url: c.url, source: c.source, refused, asked, elapsedMs: performance.now() - t0,
         ...(c.name !== undefined ? { name: c.name } : {}), ...(c.role ? { role: c.role } : {}), ...(c.level !== undefined ? { level: c.level } : {}),
+        ...(c.expiresInMs !== undefined ? { expiresInMs: c.expiresInMs } : {}),
         ...(proof ? { fingerprint: proof.fingerprint, principal: proof.principal } : {}),
       };
       this.log.info({ event: 'resolved', url: r.url, source: r.source, name: r.name, principal: r.principal, refused: refused.length, ms: Math.round(r.elapsedMs) }, `agent of ${this.group} found by ${r.source}`);
@@ -182,8 +185,8 @@ export class AgentResolver {
 
   /**
    * Calls `onGone` once when the source of `r` stops listing that agent: an mDNS goodbye or
-   * expiry (looked for in the cache), or the directory no longer returning it (asked now and
-   * then; an unreachable directory proves nothing and is ignored). Returns a function that stops
+   * expiry (looked for in the cache), or the directory no longer returning it (asked a few times
+   * per registration TTL; an unreachable directory proves nothing and is ignored). Returns a function that stops
    * watching. An explicit URL is not watched.
    */
   watch(r: Resolution, onGone: (why: string) => void): () => void {
@@ -202,7 +205,11 @@ export class AgentResolver {
         return undefined;
       }
     };
-    const every = r.source === 'mdns' ? (this.options.watchMdnsEveryMs ?? 500) : (this.options.watchDirectoryEveryMs ?? 5_000);
+    // The directory is asked at least three times per registration lifetime, so a departure is
+    // seen well within the TTL (and at most every 250 ms, at least every 5 s by default).
+    const every = r.source === 'mdns'
+      ? (this.options.watchMdnsEveryMs ?? 500)
+      : (this.options.watchDirectoryEveryMs ?? Math.max(250, Math.min(5_000, (r.expiresInMs ?? 15_000) / 3)));
     const timer = setInterval(() => {
       if (busy || stopped) return;
       busy = true;
