@@ -23,8 +23,11 @@ export interface ResolverOptions {
   group: string;
   /** An agent URL given by the user: wins, unchecked here (the control client checks it). */
   agent?: string;
-  /** Ask the link (mDNS). */
-  mdns?: { interfaces?: string[]; timeoutMs?: number; ipv6?: boolean };
+  /**
+   * Ask the link (mDNS). `settleMs`: after the first answer, how long to wait for the others
+   * (responders delay shared answers by 20-120 ms, RFC 6762 §6; the deepest agent may answer last).
+   */
+  mdns?: { interfaces?: string[]; timeoutMs?: number; settleMs?: number; ipv6?: boolean };
   /** Ask the directory. `ca`: PEM of the directory certificate's CA (default: the group CA). */
   directory?: { url: string; ca?: string; site?: string; timeoutMs?: number };
   /** Time allowed for one candidate's TLS handshake (ms). */
@@ -162,7 +165,7 @@ export class AgentResolver {
     try {
       if (source === 'mdns') {
         if (!this.browser) return [];
-        const found = await this.browser.resolve(this.group, { timeoutMs: this.options.mdns?.timeoutMs ?? 1_500 });
+        const found = await this.browser.resolve(this.group, { timeoutMs: this.options.mdns?.timeoutMs ?? 1_500, settleMs: this.options.mdns?.settleMs ?? 300 });
         asked.push({ source, candidates: found.length });
         return fromMdns(found, this.ownCidrs());
       }
