@@ -112,6 +112,7 @@ export class GroupTrust {
     if (!peer || !peer.raw || peer.raw.length === 0) return { kind: 'anonymous', reason: 'no client certificate' };
     if (!socket.authorized) {
       const why = String(socket.authorizationError ?? 'not verified');
+      if (/CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|expired|not yet valid/i.test(why)) return { kind: 'refused', cause: 'expired', reason: `certificate not valid now (${why})` };
       return { kind: 'refused', cause: 'other-ca', reason: `certificate not issued by the CA of any group this directory serves (${why})` };
     }
     const issuer = peer.issuerCertificate;
