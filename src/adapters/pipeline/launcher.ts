@@ -490,13 +490,15 @@ export class PipelineLauncher {
   }
 
   private pause(ms: number): Promise<void> {
+    const signal = this.stopCtl.signal;
     return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      function done(): void {
+      const done = (): void => {
         clearTimeout(t);
+        signal.removeEventListener('abort', done);
         resolve();
-      }
-      this.stopCtl.signal.addEventListener('abort', done, { once: true });
+      };
+      const t = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
     });
   }
 
