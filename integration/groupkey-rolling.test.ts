@@ -39,7 +39,7 @@ const watches: WatchProc[] = [];
 const meteredServed = new Map<number, Set<string>>();
 let meteredPoll: Promise<void> | undefined;
 
-const acl = (extra: object[] = []) => [...extra, { principal: 'm-*', roles: ['member'] }, { principal: 'admin', roles: ['admin'] }];
+const acl = (extra: Record<string, unknown>[] = []): Record<string, unknown>[] => [...extra, { principal: 'm-*', roles: ['member'] }, { principal: 'admin', roles: ['admin'] }];
 
 /** Activations seen by every watcher (the remaining members). */
 const activated = () => new Set(watches.flatMap((w) => w.activations().map((a) => a.epoch)));

@@ -69,6 +69,11 @@ export class GroupClient extends EventEmitter {
   private readonly queue: Delivery[] = [];
   private readonly waiters: ((d: IteratorResult<Delivery>) => void)[] = [];
   private readonly log: Logger;
+  /**
+   * Derived keys per held epoch and label: HKDF runs once per (epoch, label), not per getKey.
+   * Keyed by the ring's entry, so a voided, expired or pruned epoch never answers from here.
+   */
+  private readonly derivedCache = new WeakMap<HeldGroupKey, Map<string, DerivedKey>>();
 
   private constructor(readonly opts: ConnectOptions, public control: ControlClient) {
     super();
@@ -272,12 +277,27 @@ export class GroupClient extends EventEmitter {
     else k = ring.byEpoch(e);
     if (!k || now >= k.notAfter + k.graceMs) return undefined;
     const state: KeyInfo['state'] = now < k.notBefore ? 'next' : now < k.notAfter ? 'current' : 'previous';
-    return { ...deriveKey(k, opts.label), state };
+    return { ...this.derive(k, opts.label), state };
   }
 
   /** Every usable key for `label` (previous in grace, current, next), oldest first. */
   keysFor(label: string, now = Date.now()): DerivedKey[] {
-    return this.keys.ring.derived(label, now);
+    return this.keys.ring.usable(now).map((k) => this.derive(k, label));
+  }
+
+  /** The key derived for `label` from `k`, from the cache; the caller gets its own copy of the bytes (it may wipe them). */
+  private derive(k: HeldGroupKey, label: string): DerivedKey {
+    let byLabel = this.derivedCache.get(k);
+    if (!byLabel) {
+      byLabel = new Map();
+      this.derivedCache.set(k, byLabel);
+    }
+    let d = byLabel.get(label);
+    if (!d) {
+      d = deriveKey(k, label);
+      if (byLabel.size < 64) byLabel.set(label, d);
+    }
+    return { ...d, key: new Uint8Array(d.key), mki: new Uint8Array(d.mki) };
   }
 
   private deliver(d: Delivery): void {

@@ -44,6 +44,10 @@ export class KeyApi {
   private readonly streams = new Set<http.ServerResponse>();
   private activeEpoch = 0;
   private timer: NodeJS.Timeout | undefined;
+  /** Validated queries by their raw URL (a pipeline asks the same few over and over). */
+  private readonly queries = new Map<string, z.infer<typeof KeyQuery>>();
+  /** Formatted answers by epoch, label, format, MKI flag and state (an epoch's key never changes). */
+  private readonly answers = new Map<string, { body: string; type: string }>();
   pulls = 0;
 
   constructor(private readonly client: GroupClient, private readonly opts: KeyApiOptions) {
@@ -98,14 +102,14 @@ export class KeyApi {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse, tcp: boolean): void {
-    const send = (status: number, body: unknown, type = 'application/json') => {
-      const text = type === 'application/json' ? JSON.stringify(body) : String(body);
-      res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
-      res.end(text);
-    };
+    const send = (status: number, body: unknown) => sendText(res, status, JSON.stringify(body), 'application/json');
     if (tcp && !this.authorized(req)) return send(401, { error: 'unauthenticated', reason: 'bearer token required' });
     if (req.method !== 'GET') return send(405, { error: 'method', reason: 'read-only API: GET only' });
-    const url = new URL(req.url ?? '/', 'http://local');
+    const raw = req.url ?? '/';
+    // A key query seen before (a pipeline asks the same few over and over): no URL or schema work.
+    const known = this.queries.get(raw);
+    if (known) return this.key(res, known);
+    const url = new URL(raw, 'http://local');
     const query = Object.fromEntries(url.searchParams);
     if (url.pathname === '/v1/status') {
       const now = Date.now();
@@ -122,15 +126,13 @@ export class KeyApi {
       res.on('close', () => this.streams.delete(res));
       return;
     }
-    if (this.client.status !== 'joined') return send(503, { error: 'not-joined', reason: `no membership of ${this.client.opts.group} (${this.client.status})` });
+    if (this.client.status !== 'joined') return this.notJoined(res);
     if (url.pathname === '/v1/key') {
       const q = KeyQuery.safeParse(query);
       if (!q.success) return send(400, { error: 'bad-request', reason: q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
-      const k = this.client.getKey({ label: q.data.label, epoch: q.data.epoch });
-      if (!k) return send(404, { error: 'no-key', reason: `no ${q.data.epoch} key held for epoch ${q.data.epoch}` });
-      this.pulls++;
-      const out = formatKey(k, q.data.format, { mki: q.data.mki === '1' });
-      return typeof out === 'string' ? send(200, `${out}\n`, 'text/plain') : send(200, out);
+      if (this.queries.size >= 256) this.queries.clear();
+      this.queries.set(raw, q.data);
+      return this.key(res, q.data);
     }
     if (url.pathname === '/v1/keys') {
       const q = KeysQuery.safeParse(query);
@@ -140,6 +142,27 @@ export class KeyApi {
       return send(200, { keys: this.client.keysFor(q.data.label, now).map((d) => keyJson({ ...d, state: now < d.notBefore ? 'next' : now < d.notAfter ? 'current' : 'previous' })) });
     }
     return send(404, { error: 'not-found', reason: `no route ${url.pathname}` });
+  }
+
+  private notJoined(res: http.ServerResponse): void {
+    sendText(res, 503, JSON.stringify({ error: 'not-joined', reason: `no membership of ${this.client.opts.group} (${this.client.status})` }), 'application/json');
+  }
+
+  /** GET /v1/key for a validated query: the key held now, formatted once per epoch, state and form. */
+  private key(res: http.ServerResponse, q: z.infer<typeof KeyQuery>): void {
+    if (this.client.status !== 'joined') return this.notJoined(res);
+    const k = this.client.getKey({ label: q.label, epoch: q.epoch });
+    if (!k) return sendText(res, 404, JSON.stringify({ error: 'no-key', reason: `no ${q.epoch} key held for epoch ${q.epoch}` }), 'application/json');
+    this.pulls++;
+    const id = `${k.epoch}|${k.state}|${q.format}|${q.mki ?? ''}|${q.label}`;
+    let a = this.answers.get(id);
+    if (!a) {
+      const out = formatKey(k, q.format, { mki: q.mki === '1' });
+      a = typeof out === 'string' ? { body: `${out}\n`, type: 'text/plain' } : { body: JSON.stringify(out), type: 'application/json' };
+      if (this.answers.size >= 256) this.answers.clear();
+      this.answers.set(id, a);
+    }
+    sendText(res, 200, a.body, a.type);
   }
 
   private authorized(req: http.IncomingMessage): boolean {
@@ -158,4 +181,9 @@ export class KeyApi {
     })));
     rmSync(this.opts.socketPath, { force: true });
   }
+}
+
+function sendText(res: http.ServerResponse, status: number, text: string, type: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
 }
