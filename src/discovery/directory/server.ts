@@ -29,11 +29,11 @@ import { PolicyError } from '../../errors.js';
 import { isAgentRole, type AgentRole } from '../../pki/roles.js';
 import { systemClock, type Clock } from '../../util/clock.js';
 import { createLogger, type Logger } from '../../util/log.js';
-import { GroupParams, issuesText, LookupQuery, RegisterRequest, type AgentEntry, type StatsResponse } from './api.js';
+import { GroupParams, issuesText, LookupQuery, RegisterRequest, type StatsResponse } from './api.js';
 import type { DirectoryConfig } from './config.js';
-import { rankAgents, SiteMap, type PrefixLengths, type Tier } from './locality.js';
-import { formatIp, parseIp } from './prefix.js';
-import { Registry, type Registration } from './registry.js';
+import { SiteMap } from './locality.js';
+import { LookupView } from './lookupView.js';
+import { Registry } from './registry.js';
 import type { Caller, GroupTrust } from './trust.js';
 import { DirectorySap } from './sapBridge.js';
 import type { SapSender } from '../sap/announcer.js';
@@ -68,8 +68,7 @@ export class DirectoryServer {
   readonly log: Logger;
   private readonly counters = { lookups: 0, registers: 0, unregisters: 0, expired: 0 };
   private readonly refused = new Map<RefusalCause, number>();
-  private readonly sites: SiteMap;
-  private readonly lengths: PrefixLengths;
+  private readonly view: LookupView;
   private readonly clock: Clock;
   private app!: App;
   private sweeper: NodeJS.Timeout | undefined;
@@ -81,8 +80,7 @@ export class DirectoryServer {
     this.clock = deps.clock ?? systemClock;
     this.log = deps.logger ?? createLogger('directory');
     this.registry = new Registry({ maxAgentsPerGroup: c.registrations.maxAgentsPerGroup, maxRegistrations: c.registrations.maxRegistrations }, this.clock);
-    this.sites = new SiteMap(c.sites);
-    this.lengths = { ipv4: c.locality.ipv4PrefixLength, ipv6: c.locality.ipv6PrefixLength };
+    this.view = new LookupView(this.registry, new SiteMap(c.sites), { ipv4: c.locality.ipv4PrefixLength, ipv6: c.locality.ipv6PrefixLength }, this.clock);
   }
 
   static async start(init: DirectoryInit, deps: DirectoryDeps = {}): Promise<DirectoryServer> {
@@ -216,29 +214,17 @@ export class DirectoryServer {
       const q = this.parse(LookupQuery, req.query, reply);
       if (!q) return reply;
       this.counters.lookups++;
-      const address = parseIp(req.socket.remoteAddress ?? '');
-      const site = q.site ?? this.sites.siteOf(address);
-      const agents = this.ranked(this.registry.agents(group), { site, address });
-      return { group, asker: { address: address ? formatIp(address) : null, site: site ?? null }, agents: q.limit ? agents.slice(0, q.limit) : agents };
+      const place = this.view.placeOf(req.raw.socket as TLSSocket, req.socket.remoteAddress);
+      return reply.type('application/json; charset=utf-8').send(this.view.answer(group, place, q.site ?? place.site, q.limit));
     });
 
     app.get('/v1/groups', async (req, reply) => {
       const caller = req.caller;
       if (c.lookups !== 'public' && !this.certified(req, reply)) return reply;
       const visible = this.registry.groupNames().filter((g) => c.lookups === 'public' || (caller.kind === 'certified' && caller.group === g));
-      const address = parseIp(req.socket.remoteAddress ?? '');
-      const site = this.sites.siteOf(address);
-      return { groups: visible.map((g) => ({ group: g, agents: this.ranked(this.registry.agents(g), { site, address }) })) };
+      const place = this.view.placeOf(req.raw.socket as TLSSocket, req.socket.remoteAddress);
+      return { groups: visible.map((g) => ({ group: g, agents: this.view.entries(g, place, place.site) })) };
     });
-  }
-
-  private ranked(regs: Registration[], asker: { site: string | undefined; address: ReturnType<typeof parseIp> }): AgentEntry[] {
-    const now = this.clock.now();
-    const placed = regs.map((r) => ({ ...r, site: r.site ?? this.sites.siteOf(r.address) }));
-    return rankAgents(placed, asker, this.lengths).map(({ agent: r, tier }: { agent: Registration; tier: Tier }) => ({
-      principal: r.principal, role: r.role, url: r.url, level: r.level, members: r.members, site: r.site ?? null,
-      fingerprint: r.fingerprint, expiresInMs: Math.max(0, r.expiresAt - now), tier,
-    }));
   }
 
   /** A certificate this directory accepts (any group, any role); otherwise answers 401/403. */

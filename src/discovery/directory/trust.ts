@@ -34,6 +34,7 @@ export class GroupTrust {
   /** CA fingerprint → group. */
   private readonly byFingerprint = new Map<string, string>();
   private readonly pems: string[] = [];
+  private readonly served = new Set<string>();
   private readonly callers = new WeakMap<TLSSocket, Caller>();
 
   constructor(entries: readonly GroupCaEntry[]) {
@@ -60,6 +61,7 @@ export class GroupTrust {
       const other = this.byFingerprint.get(fp);
       if (other !== undefined) problems.push(`${where}: the same CA is configured for ${other}; each group has its own CA`);
       this.byFingerprint.set(fp, e.group);
+      this.served.add(e.group);
       this.pems.push(e.caPem);
     }
     if (problems.length > 0) throw new ValidationError('directory.trust', problems);
@@ -90,8 +92,7 @@ export class GroupTrust {
   }
 
   serves(group: string): boolean {
-    for (const g of this.byFingerprint.values()) if (g === group) return true;
-    return false;
+    return this.served.has(group);
   }
 
   /** Who is on this connection (computed once per connection, then per request only the expiry). */

@@ -216,6 +216,10 @@ describe('lookups', () => {
       // No site: 127.0.0.1 shares no prefix with anyone; the controller, nearest the root, first.
       const none = await client.lookup('g1');
       expect(none.agents[0]!.principal).toBe('ctl');
+      // Answers are cached per group and place; a refresh with another load re-orders at once.
+      await call(dir.url, 'POST', '/v1/groups/g1/agents', pairs['i-a2'], REG('https://10.1.0.3:7443', { members: 100 }));
+      expect((await client.lookup('g1', { site: 'site-a' })).agents.map((x) => x.principal).slice(0, 2)).toEqual(['i-a', 'i-a2']);
+      await call(dir.url, 'POST', '/v1/groups/g1/agents', pairs['i-a2'], REG('https://10.1.0.3:7443', { members: 3 }));
     } finally {
       client.close();
     }
