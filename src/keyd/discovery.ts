@@ -84,6 +84,8 @@ export class AgentDiscovery {
     const { config: c, place: p } = this;
     const log = p.log.child({ component: 'discovery' });
     if (c.mdns?.enabled) {
+      const host = new URL(this.url).hostname;
+      if (host === 'localhost' || host.startsWith('127.') || host === '[::1]') log.warn({ url: this.url }, 'advertising over mDNS an agent that listens on loopback only: set listen.host (or discovery.url)');
       this.link = new MdnsTransport({ ...(c.mdns.interfaces ? { interfaces: c.mdns.interfaces } : {}), ipv6: c.mdns.ipv6 }, { logger: log.child({ component: 'mdns' }) });
       await this.link.start();
       this.advertiser = new MdnsAdvertiser({
