@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { GroupName } from '../../wire/control.js';
-import { hostPortSchema, type HostPort } from '../relay/address.js';
+import { formatHostPort, parseHostPort, type HostPort } from '../relay/address.js';
 import { SRTP_PROFILE_NAMES, SUITE_SPELLINGS } from '../srtp/profile.js';
 import { isIP } from 'node:net';
 import { DEFAULT_VIDEO, type MediaKind, type VideoFormat } from './media.js';
@@ -21,20 +21,37 @@ const SUITES = Object.keys(SUITE_SPELLINGS) as [string, ...string[]];
 const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
   z.enum(values, { error: (i) => (i.input === undefined ? `required (one of ${values.join(', ')})` : `must be one of ${values.join(', ')}, got ${JSON.stringify(i.input)}`) });
 
+/** A number, or a string that `pattern` accepts (CLI), turned into a number; else `message`. */
+const numeric = (pattern: RegExp, message: string) =>
+  z.unknown().transform((v, ctx): number => {
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string' && pattern.test(v)) return Number(v);
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  });
+
 const whole = (min: number, max: number, what: string) =>
-  z.union([z.number(), z.string().regex(/^\d+$/, { error: `must be a whole number (${what})` }).transform(Number)])
+  numeric(/^\d+$/, `must be a whole number (${what})`)
     .pipe(z.number().int({ error: `must be a whole number (${what})` }).min(min, { error: `must be at least ${min}` }).max(max, { error: `must be at most ${max}` }));
 
 /** An SSRC as a number or a string (decimal, or 0x hex). */
-const ssrcSchema = z.union([
-  z.number(),
-  z.string().regex(/^(0x[0-9a-fA-F]{1,8}|\d{1,10})$/, { error: 'must be a 32-bit number (decimal or 0x hex)' }).transform(Number),
-]).pipe(z.number().int().min(0).max(0xffffffff, { error: 'must fit in 32 bits' }));
+const ssrcSchema = numeric(/^(0x[0-9a-fA-F]{1,8}|\d{1,10})$/, 'must be a 32-bit number (decimal or 0x hex)')
+  .pipe(z.number().int().min(0).max(0xffffffff, { error: 'must fit in 32 bits' }));
 
-const endpoint = z.union([
-  z.string().pipe(hostPortSchema()),
-  z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict(),
-]);
+/** `host:port` (CLI) or a HostPort (programs); the problem says what is wrong with it. */
+const endpoint = z.unknown().transform((v, ctx): HostPort => {
+  const text = typeof v === 'object' && v !== null && 'host' in v && 'port' in v ? formatHostPort(v as HostPort) : v;
+  if (typeof text !== 'string') {
+    ctx.addIssue({ code: 'custom', message: 'expected host:port' });
+    return z.NEVER;
+  }
+  const r = parseHostPort(text);
+  if (typeof r === 'string') {
+    ctx.addIssue({ code: 'custom', message: r });
+    return z.NEVER;
+  }
+  return r;
+});
 
 export const pipelineOptionsSchema = z.object({
   role: oneOf(['send', 'receive'] as const),

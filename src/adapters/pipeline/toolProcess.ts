@@ -80,7 +80,12 @@ export class ToolProcess {
       ...(opts.env ? { env: { ...opts.env }, extendEnv: true } : {}),
     });
     const pgid = this.proc.pid;
-    if (pgid !== undefined) guardGroup(pgid);
+    if (pgid !== undefined) {
+      guardGroup(pgid);
+      // The leader is gone: so is everything it forked (which may hold our pipes open, and
+      // with them `exited`).
+      this.proc.once('exit', () => killGroup(pgid, 'SIGKILL'));
+    }
     if (opts.onStdout) this.proc.stdout?.on('data', opts.onStdout);
     this.proc.stderr?.setEncoding('utf8');
     this.proc.stderr?.on('data', (chunk: string) => this.onStderr(chunk));

@@ -82,3 +82,8 @@ export function killAllTools(): void {
 export function guardedGroups(): number[] {
   return [...live];
 }
+
+/** The watchdog process, if one runs (tests end its stdin to play our death). */
+export function _watchdogProcess(): ChildProcess | undefined {
+  return guard;
+}
