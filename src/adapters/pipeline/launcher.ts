@@ -375,7 +375,7 @@ export class PipelineLauncher {
     if (o.role === 'send') {
       const remaining = o.frames === undefined ? undefined : Math.max(1, o.frames - this.framesSentEstimate(run));
       const spec: SenderSpec = {
-        media: o.media, video: o.video, ssrc: o.ssrc, to: plain ?? o.to!, pattern: o.pattern,
+        media: o.media, video: o.video, ssrc: o.ssrc!, to: plain ?? o.to!, pattern: o.pattern,
         ...(remaining !== undefined ? { frames: remaining } : {}), ...(keying ? { srtp: keying } : {}),
       };
       return o.tool === 'gst' ? gstSenderCommand(spec) : ffmpegSenderCommand(spec);

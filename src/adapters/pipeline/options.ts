@@ -118,7 +118,8 @@ export interface PipelineOptions {
   /** SDES suite name; the key label is `srtp/<profile>`. */
   readonly profile: string;
   readonly mki: boolean;
-  readonly ssrc: number;
+  /** The sender's SSRC: always set to send (random unless given); to receive, only if given. */
+  readonly ssrc?: number;
   readonly frames?: number;
   readonly durationMs?: number;
   readonly video: VideoFormat;
@@ -139,7 +140,7 @@ function toOptions(p: Parsed): PipelineOptions {
     profile: p.profile,
     mki: p.mki,
     // Senders sharing a group key need distinct SSRCs (RFC 3711 §9.1): random unless given.
-    ssrc: p.ssrc ?? (Math.floor(Math.random() * 0xfffffffe) + 1),
+    ...(p.ssrc !== undefined ? { ssrc: p.ssrc } : p.role === 'send' ? { ssrc: Math.floor(Math.random() * 0xfffffffe) + 1 } : {}),
     ...(p.frames !== undefined ? { frames: p.frames } : {}),
     ...(p.duration !== undefined ? { durationMs: p.duration * 1000 } : {}),
     video: { width: p.width, height: p.height, fps: p.fps },

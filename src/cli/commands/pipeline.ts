@@ -114,7 +114,7 @@ export async function run(args: string[], deps: PipelineCommandDeps = {}): Promi
   const where = o.role === 'send' ? `to ${formatHostPort(o.to!)}` : `on ${formatHostPort(o.listen!)}`;
   out.write(asJson
     ? `${JSON.stringify({ t: Date.now(), event: 'start', role: o.role, tool: o.tool, mode: o.mode, media: o.media, ssrc: o.ssrc, where })}\n`
-    : `iolus pipeline: ${o.tool} ${o.role} ${o.media} ${where}, ${o.mode} mode, ${o.profile}${o.mki ? ' with MKI' : ''}, ssrc 0x${o.ssrc.toString(16)}, group ${o.group}\n`);
+    : `iolus pipeline: ${o.tool} ${o.role} ${o.media} ${where}, ${o.mode} mode, ${o.profile}${o.mki ? ' with MKI' : ''}, ${o.ssrc !== undefined ? `ssrc 0x${o.ssrc.toString(16)}, ` : ''}group ${o.group}\n`);
   const interval = Number(statsRaw);
   let prev = 0;
   const timer = interval > 0 ? setInterval(() => {
