@@ -6,6 +6,7 @@ export { ToolProcess, type ToolCommand, type ToolProcessOptions } from './toolPr
 export { PipelineError, describeExit, describeSpawnError, diagnose, type ToolExit, type ToolName } from './errors.js';
 export { FrameCounter } from './frameCounter.js';
 export { MEDIA, DEFAULT_VIDEO, OUT_WIDTH, OUT_HEIGHT, PCMU_SAMPLES, framesPerSecond, type MediaKind, type MediaSpec, type VideoFormat } from './media.js';
-export { freeUdpPort, udpPortBound, waitUdpBound } from './ports.js';
+export { freeUdpPort, udpPortBound, udpSink, waitUdpBound } from './ports.js';
+export { RunBook } from './runBook.js';
 export { guardedGroups, killAllTools } from './watchdog.js';
 export type { ReceiverSpec, SenderSpec, SrtpKeying } from './spec.js';

@@ -24,7 +24,6 @@ import { createLogger, type Logger } from '../../util/log.js';
 import { ffmpegReceiverCommand, ffmpegSenderCommand } from '../ffmpeg/commands.js';
 import { gstReceiverCommand, gstSenderCommand } from '../gstreamer/pipelines.js';
 import { formatHostPort, type HostPort } from '../relay/address.js';
-import type { RelayCounters } from '../relay/counters.js';
 import { SrtpRelay } from '../relay/relay.js';
 import type { SrtpProfileName } from '../srtp/profile.js';
 import { AgentKeys, type AgentEvent, type KeyProvider } from './agentKeys.js';
@@ -32,62 +31,12 @@ import { PipelineError, SRTP_FAILURE, type ToolExit } from './errors.js';
 import { FrameCounter } from './frameCounter.js';
 import { framesPerSecond, MEDIA } from './media.js';
 import { parsePipelineOptions, type PipelineOptions, type PipelineOptionsInput } from './options.js';
-import { freeUdpPort, waitUdpBound } from './ports.js';
+import { freeUdpPort, udpSink, waitUdpBound } from './ports.js';
 import type { ReceiverSpec, SenderSpec, SrtpKeying } from './spec.js';
 import { ToolProcess, type ToolCommand } from './toolProcess.js';
+import { RunBook, type PipelineCounters, type PipelineState, type RunCounters } from './runBook.js';
 
-export type PipelineState = 'new' | 'starting' | 'running' | 'waiting' | 'stopping' | 'stopped' | 'done' | 'failed';
-
-/** One run of the tool: in direct mode, one epoch. */
-export interface RunCounters {
-  readonly epoch: number | undefined;
-  readonly pid: number | undefined;
-  readonly startedAt: number;
-  endedAt?: number;
-  /** Frames decoded (receive). */
-  frames: number;
-  firstFrameAt?: number;
-  lastFrameAt?: number;
-  /** Packets the tool's SRTP refused (direct receive; from its stderr). */
-  srtpFailures: number;
-  exit?: { code: number | null; signal: string | null };
-}
-
-/** A restart at a rollover, as the receiver saw it: no frame decoded for `gapMs`. */
-export interface RestartGap {
-  readonly fromEpoch: number | undefined;
-  readonly toEpoch: number | undefined;
-  /** Last frame of the old run to first frame of the new one. */
-  readonly gapMs: number;
-  /** The same in frames (video) or 20 ms packets (audio) at the stream's rate. */
-  readonly frames: number;
-  /** Kill of the old run to first frame of the new one. */
-  readonly restartMs: number;
-}
-
-export interface PipelineCounters {
-  readonly role: PipelineOptions['role'];
-  readonly tool: PipelineOptions['tool'];
-  readonly mode: PipelineOptions['mode'];
-  readonly state: PipelineState;
-  /** Epoch of the key in use (direct: the running process's; relay: the ring's current). */
-  readonly epoch: number | undefined;
-  /** Frames decoded in total (receive). */
-  readonly frames: number;
-  readonly restarts: number;
-  /** Packets refused by the tool's own SRTP (direct receive). */
-  readonly srtpFailures: number;
-  /** Runs, newest last (the last 64). */
-  readonly runs: readonly RunCounters[];
-  /** Frames decoded per epoch (receive). */
-  readonly perEpoch: readonly { epoch: number; frames: number }[];
-  readonly restartGaps: readonly RestartGap[];
-  /** getkey() calls answered with a key (direct). */
-  readonly keyPulls: number;
-  readonly waitingFor?: string;
-  readonly relay?: RelayCounters;
-  readonly error?: string;
-}
+export type { PipelineCounters, PipelineState, RestartGap, RunCounters } from './runBook.js';
 
 export interface PipelineComponents {
   /** getkey() for direct mode; default: the local agent (options.socket). */
@@ -108,7 +57,6 @@ export type PipelineEvent =
   | { type: 'exit'; exit: ToolExit }
   | { type: 'state'; state: PipelineState };
 
-const MAX_RUNS = 64;
 const RECEIVER_STOP_GRACE_MS = 500;
 const SENDER_STOP_GRACE_MS = 2000;
 
@@ -116,9 +64,7 @@ export class PipelineLauncher {
   readonly options: PipelineOptions;
   private readonly log: Logger;
   private readonly listeners = new Set<(e: PipelineEvent) => void>();
-  private readonly runs: RunCounters[] = [];
-  private readonly gaps: RestartGap[] = [];
-  private readonly perEpoch = new Map<number, number>();
+  private readonly book: RunBook;
   private state: PipelineState = 'new';
   private tool: ToolProcess | undefined;
   private run: RunCounters | undefined;
@@ -127,9 +73,6 @@ export class PipelineLauncher {
   private keys: KeyProvider | undefined;
   private keySource: (KeySource & { close?(): void }) | undefined;
   private ownsKeys = false;
-  private restarts = 0;
-  private frames = 0;
-  private srtpFailures = 0;
   private waitingFor: string | undefined;
   private error: PipelineError | undefined;
   private readonly stopCtl = new AbortController();
@@ -147,6 +90,7 @@ export class PipelineLauncher {
       this.options = r.options;
     }
     this.log = components.logger ?? createLogger('pipeline', { role: this.options.role, tool: this.options.tool, mode: this.options.mode });
+    this.book = new RunBook(framesPerSecond(this.options.media, this.options.video));
     this.done = new Promise<void>((resolve, reject) => {
       this.resolveDone = resolve;
       this.rejectDone = reject;
@@ -163,7 +107,11 @@ export class PipelineLauncher {
     return () => this.listeners.delete(listener);
   }
 
-  /** Starts the pipeline; resolves once the first tool process runs (or direct mode waits for a key). */
+  /**
+   * Starts the pipeline. Direct mode: getkey() (waiting up to key-wait for one), then the tool;
+   * relay mode: the relay and the tool. Rejects with a PipelineError when it cannot start;
+   * later failures reject `done`.
+   */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new PipelineError('pipeline.state', `start() called when ${this.state}`);
     this.setState('starting');
@@ -198,12 +146,7 @@ export class PipelineLauncher {
       mode: o.mode,
       state: this.state,
       epoch: o.mode === 'relay' ? this.relay?.ring.currentEpoch() : this.run?.epoch,
-      frames: this.frames,
-      restarts: this.restarts,
-      srtpFailures: this.srtpFailures,
-      runs: this.runs.map((r) => ({ ...r })),
-      perEpoch: [...this.perEpoch].sort((a, b) => a[0] - b[0]).map(([epoch, frames]) => ({ epoch, frames })),
-      restartGaps: [...this.gaps],
+      ...this.book.snapshot(),
       keyPulls: this.keys instanceof AgentKeys ? this.keys.pulls : 0,
       ...(this.waitingFor ? { waitingFor: this.waitingFor } : {}),
       ...(this.relay ? { relay: this.relay.counters() } : {}),
@@ -229,18 +172,15 @@ export class PipelineLauncher {
         const killedAt = Date.now();
         const old = this.run;
         await tool.stop(0);
-        this.restarts++;
+        this.book.restarted(old, killedAt);
         key = await this.nextKey(key.epoch);
         if (!key) return;
         this.emit({ type: 'restart', fromEpoch: old?.epoch, toEpoch: key.epoch });
-        this.pendingGap = { from: old, killedAt };
       }
     } catch (err) {
       await this.fail(err);
     }
   }
-
-  private pendingGap: { from: RunCounters | undefined; killedAt: number } | undefined;
 
   /** Waits for the key's end, an `activate` event naming another epoch, the tool's exit, or stop(). */
   private untilRollover(tool: ToolProcess, key: SrtpKeyingWithEpoch): Promise<'roll' | 'exit' | 'stop'> {
@@ -314,7 +254,11 @@ export class PipelineLauncher {
       const toolPort = await freeUdpPort('127.0.0.1', o.tool === 'ffmpeg');
       const tool = await this.launch(undefined, undefined, { host: '127.0.0.1', port: toolPort });
       // RTCP: ffmpeg reads it on port+1; gst-launch's plain receiver has no RTCP branch, so it goes to a sink here.
-      const rtcpTo = o.tool === 'ffmpeg' ? { host: '127.0.0.1', port: toolPort + 1 } : await this.openRtcpSink();
+      let rtcpTo: HostPort = { host: '127.0.0.1', port: toolPort + 1 };
+      if (o.tool === 'gst') {
+        this.rtcpSink = await udpSink();
+        rtcpTo = { host: '127.0.0.1', port: this.rtcpSink.address().port };
+      }
       if (!(await waitUdpBound(toolPort, 10_000, () => tool.running))) {
         await tool.stop(0);
         throw tool.failure() ?? new PipelineError('pipeline.start', `${tool.tool} did not bind 127.0.0.1:${toolPort} within 10 s`, tool.tool);
@@ -336,21 +280,18 @@ export class PipelineLauncher {
   /** Starts the tool for one run: SRTP with `keying` (direct), or plain RTP to/from `plain` (relay). */
   private async launch(keying: SrtpKeying | undefined, epoch: number | undefined, plain?: HostPort): Promise<ToolProcess> {
     const o = this.options;
-    const run: RunCounters = { epoch, pid: undefined, startedAt: Date.now(), frames: 0, srtpFailures: 0 };
+    const run = this.book.begin(epoch);
     const command = this.command(keying, plain, run);
     const counter = o.role === 'receive' ? new FrameCounter(MEDIA[o.media].outputFrameBytes) : undefined;
     const tool = ToolProcess.start(command, {
       ...(counter ? { onStdout: (chunk: Buffer) => this.onOutput(counter, chunk, run) } : {}),
       onStderrLine: (line) => {
-        if (SRTP_FAILURE.test(line)) {
-          run.srtpFailures++;
-          this.srtpFailures++;
-        }
+        if (SRTP_FAILURE.test(line)) this.book.srtpFailure(run);
       },
       ...(o.tool === 'gst' && keying && o.role === 'receive' ? { env: { GST_DEBUG: 'srtpdec:2', GST_DEBUG_NO_COLOR: '1' } } : {}),
       ...(this.components.executables?.[o.tool] ? { executable: this.components.executables[o.tool] } : {}),
     });
-    (run as { pid: number | undefined }).pid = tool.pid;
+    run.pid = tool.pid;
     void tool.exited.then((exit) => {
       run.endedAt = Date.now();
       run.exit = { code: exit.code, signal: exit.signal };
@@ -358,8 +299,6 @@ export class PipelineLauncher {
     });
     this.tool = tool;
     this.run = run;
-    this.runs.push(run);
-    if (this.runs.length > MAX_RUNS) this.runs.shift();
     if (this.state === 'starting' || this.state === 'waiting') this.setState('running');
     this.log.info({ epoch, pid: tool.pid, plain: plain ? formatHostPort(plain) : undefined }, `${command.tool} started`);
     this.emit({ type: 'run', run });
@@ -373,7 +312,8 @@ export class PipelineLauncher {
   private command(keying: SrtpKeying | undefined, plain: HostPort | undefined, run: RunCounters): ToolCommand {
     const o = this.options;
     if (o.role === 'send') {
-      const remaining = o.frames === undefined ? undefined : Math.max(1, o.frames - this.framesSentEstimate(run));
+      // Direct-mode senders with --frames: what earlier runs sent, estimated from their run times.
+      const remaining = o.frames === undefined ? undefined : Math.max(1, o.frames - this.book.sentEstimate(run));
       const spec: SenderSpec = {
         media: o.media, video: o.video, ssrc: o.ssrc!, to: plain ?? o.to!, pattern: o.pattern,
         ...(remaining !== undefined ? { frames: remaining } : {}), ...(keying ? { srtp: keying } : {}),
@@ -389,32 +329,10 @@ export class PipelineLauncher {
     return o.tool === 'gst' ? gstReceiverCommand(plainSpec) : ffmpegReceiverCommand(plainSpec);
   }
 
-  /** Direct-mode senders with --frames: frames already sent by earlier runs, from their run times (live sources). */
-  private framesSentEstimate(current: RunCounters): number {
-    const fps = framesPerSecond(this.options.media, this.options.video);
-    return this.runs.filter((r) => r !== current).reduce((n, r) => n + Math.floor((((r.endedAt ?? Date.now()) - r.startedAt) * fps) / 1000), 0);
-  }
-
   private onOutput(counter: FrameCounter, chunk: Buffer, run: RunCounters): void {
     const n = counter.push(chunk);
     if (n === 0) return;
-    const now = Date.now();
-    if (run.frames === 0) {
-      run.firstFrameAt = now;
-      const g = this.pendingGap;
-      if (g && g.from?.lastFrameAt !== undefined) {
-        const gapMs = now - g.from.lastFrameAt;
-        const fps = framesPerSecond(this.options.media, this.options.video);
-        this.gaps.push({ fromEpoch: g.from.epoch, toEpoch: run.epoch, gapMs, frames: Math.max(0, Math.round((gapMs * fps) / 1000) - 1), restartMs: now - g.killedAt });
-        if (this.gaps.length > MAX_RUNS) this.gaps.shift();
-      }
-      this.pendingGap = undefined;
-    }
-    run.frames += n;
-    run.lastFrameAt = now;
-    this.frames += n;
-    const epoch = this.options.mode === 'relay' ? this.relay?.ring.currentEpoch() : run.epoch;
-    if (epoch !== undefined) this.perEpoch.set(epoch, (this.perEpoch.get(epoch) ?? 0) + n);
+    this.book.decoded(run, n, this.options.mode === 'relay' ? this.relay?.ring.currentEpoch() : run.epoch);
     const frame = counter.lastFrame();
     if (frame && this.components.onFrame) this.components.onFrame(frame);
   }
@@ -476,17 +394,6 @@ export class PipelineLauncher {
     const ks = await openKeySource(this.options.group, this.options.socket ? { socketPath: this.options.socket } : {});
     await ks.prime(this.label);
     return ks;
-  }
-
-  private async openRtcpSink(): Promise<HostPort> {
-    const s = dgram.createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind(0, '127.0.0.1', () => resolve());
-    });
-    s.on('message', () => undefined);
-    this.rtcpSink = s;
-    return { host: '127.0.0.1', port: s.address().port };
   }
 
   private pause(ms: number): Promise<void> {

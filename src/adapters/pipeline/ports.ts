@@ -73,3 +73,12 @@ export async function waitUdpBound(port: number, timeoutMs: number, alive: () =>
   }
   return udpPortBound(port);
 }
+
+/** A UDP socket on 127.0.0.1 that reads and drops whatever comes (RTCP a plain gst-launch receiver has no branch for). */
+export async function udpSink(): Promise<dgram.Socket> {
+  const s = await bindable(0, '127.0.0.1');
+  if (!s) throw new Error('cannot bind a UDP socket on 127.0.0.1');
+  s.on('message', () => undefined);
+  s.on('error', () => undefined);
+  return s;
+}
