@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { describeExit, describeSpawnError, isNoise, PipelineError, type ToolExit, type ToolName } from './errors.js';
-import { guardGroup, releaseGroup } from './watchdog.js';
+import { guardDir, guardGroup, releaseDir, releaseGroup } from './watchdog.js';
 
 /** A command line for one tool, as the builders (gstreamer/, ffmpeg/) make it. */
 export interface ToolCommand {
@@ -61,6 +61,7 @@ export class ToolProcess {
     let args = [...command.args];
     if (command.files && Object.keys(command.files).length > 0) {
       this.dir = mkdtempSync(join(tmpdir(), 'iolus-pipeline-'));
+      guardDir(this.dir);
       for (const [name, text] of Object.entries(command.files)) {
         if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new PipelineError('pipeline.file', `file name ${JSON.stringify(name)} is not a plain name`);
         writeFileSync(join(this.dir, name), text, { mode: 0o600 });
@@ -175,7 +176,10 @@ export class ToolProcess {
       killGroup(pgid, 'SIGKILL'); // anything it forked goes with it
       releaseGroup(pgid);
     }
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) {
+      rmSync(this.dir, { recursive: true, force: true });
+      releaseDir(this.dir);
+    }
     if (spawnError && pgid === undefined) this.spawnError = spawnError;
     this.ended = { code, signal, stopped: this.stopRequested, stderrTail: this.stderrTail() };
     return this.ended;

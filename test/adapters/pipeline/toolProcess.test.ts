@@ -103,15 +103,23 @@ describe('ToolProcess', () => {
     expect(existsSync(path!)).toBe(false);
   });
 
-  it('the watchdog kills every live group when its parent is gone (its pipe closes)', async () => {
+  it('the watchdog kills every live group and removes key files when their parent is gone (its pipe closes)', async () => {
     const pidfile = join(dir, 'child3.pid');
-    const t = ToolProcess.start({ tool: 'gst-launch-1.0', args: [pidfile] }, { executable: script('forks2.sh', 'sleep 30 &\necho $! > "$1"\nwait') });
-    const child = await pidFrom(pidfile);
+    const t = ToolProcess.start(
+      { tool: 'gst-launch-1.0', args: [pidfile, '{dir}/key.sdp'], files: { 'key.sdp': 'a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:secret\n' } },
+      { executable: script('forks2.sh', 'sleep 30 &\necho "$! $2" > "$1"\nwait') },
+    );
+    for (let i = 0; i < 200 && !existsSync(pidfile); i++) await sleep(10);
+    await sleep(20);
+    const [childText, keyFile] = readFileSync(pidfile, 'utf8').trim().split(' ');
+    const child = Number(childText);
+    expect(existsSync(keyFile!)).toBe(true);
     const watchdog = _watchdogProcess();
     expect(watchdog?.exitCode).toBe(null);
     watchdog!.stdin!.end(); // what our death looks like to it
     await t.exited;
     expect(t.exit?.signal).toBe('SIGKILL');
     expect(await gone(child)).toBe(true);
+    expect(existsSync(keyFile!)).toBe(false);
   });
 });
