@@ -182,10 +182,11 @@ describe('direct mode: the tool holds the key, restarted at each rollover', () =
     for (const c of [g, f]) {
       expect(c.error, JSON.stringify(c)).toBeUndefined();
       expect(c.restarts).toBeGreaterThanOrEqual(3);
-      // Every epoch the sender used decoded something, in the run keyed for it, and never more than was sent.
+      // Every epoch the sender used for more than a restart's worth (0.5 s) decoded something, in
+      // the run keyed for it; none decoded more than was sent.
       for (const [epoch, n] of sent) {
         const got = c.perEpoch.find((e) => e.epoch === epoch)?.frames ?? 0;
-        expect(got, `${c.tool} epoch ${epoch}: ${got} of ${n}`).toBeGreaterThan(0);
+        if (n >= 25) expect(got, `${c.tool} epoch ${epoch}: ${got} of ${n}`).toBeGreaterThan(0);
         expect(got).toBeLessThanOrEqual(n);
       }
       expect(c.srtpFailures, `${c.tool}: packets its SRTP refused`).toBeLessThan(10);
@@ -309,7 +310,7 @@ describe('expulsion', () => {
     for (const e of after) {
       expect(decoded(gc, e), report(e)).toBe(0);
       expect(ring2.perEpoch().get(e) ?? 0, report(e)).toBe(0);
-      expect(decoded(k, e), report(e)).toBeGreaterThan(0);
+      if ((sender.sentPerEpoch.get(e) ?? 0) >= 25) expect(decoded(k, e), report(e)).toBeGreaterThan(0);
       expect(ring1.perEpoch().get(e) ?? 0, report(e)).toBe(sender.sentPerEpoch.get(e));
     }
     // rx2's ring refused (and counted) every packet of those epochs.
