@@ -83,7 +83,7 @@ describe('vic-like conference over a running key service', () => {
     const build = await mediaBuild();
     runner = spawnNode('vic-like', build.vicRun, [
       '--json', '--period', String(PERIOD / 1000), '--participants', 'alice:gst,bob:ffmpeg,carol:gst',
-      '--expel', 'carol', '--expel-after', '6', '--duration', '16',
+      '--expel', 'carol', '--expel-after', '8', '--duration', '18',
     ], { env: { IOLUS_LOG_LEVEL: 'warn' } });
     const seen = new Set<number>();
     const track = setInterval(() => {
