@@ -125,9 +125,11 @@ export class DirectoryServer {
     this.app = app;
     app.server.on('tlsClientError', (err: NodeJS.ErrnoException) => this.log.debug({ code: err.code }, 'TLS handshake failed'));
     app.decorateRequest('caller', null as never);
-    app.addHook('onRequest', async (req) => {
+    // Callback style (no promise per request): this runs on every request.
+    app.addHook('onRequest', (req, _reply, done) => {
       const socket = req.raw.socket;
       req.caller = socket instanceof TLSSocket ? this.init.trust.callerOf(socket, this.clock.now()) : { kind: 'anonymous', reason: 'not a TLS connection' };
+      done();
     });
     app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
       const status = err.statusCode ?? 500;
@@ -165,7 +167,8 @@ export class DirectoryServer {
       return this.stats();
     });
 
-    const agentOnly = { onRequest: async (req: FastifyRequest, reply: FastifyReply) => this.certified(req, reply) ? undefined : reply };
+    // Before the body is read: strangers never get their body parsed.
+    const agentOnly = { onRequest: (req: FastifyRequest, reply: FastifyReply, done: () => void) => { if (this.certified(req, reply)) done(); } };
 
     app.post('/v1/groups/:group/agents', agentOnly, async (req, reply) => {
       const group = this.groupParam(req, reply);
