@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh --test
 npx vitest run --project unit
-npx vitest run --project integration
+# Integration tests run the CLI as processes: from the dist/ just built (no private builds).
+IOLUS_USE_DIST=1 npx vitest run --project integration

@@ -41,6 +41,8 @@ export interface MediaBuild {
 
 let building: Promise<MediaBuild> | undefined;
 
+const result = (root: string): MediaBuild => ({ root, cli: join(root, 'src', 'cli', 'main.js'), vicRun: join(root, 'samples', 'vic-like', 'run.js') });
+
 function sourceHash(): string {
   const h = createHash('sha256').update(readFileSync(join(ROOT, 'tsconfig.json'))).update(ENTRIES.join());
   const walk = (dir: string): void => {
@@ -58,7 +60,6 @@ function sourceHash(): string {
 async function compile(): Promise<MediaBuild> {
   const cache = join(ROOT, 'node_modules', '.cache', 'iolus-media');
   const final = join(cache, sourceHash());
-  const result = (root: string): MediaBuild => ({ root, cli: join(root, 'src', 'cli', 'main.js'), vicRun: join(root, 'samples', 'vic-like', 'run.js') });
   if (existsSync(join(final, 'samples', 'vic-like', 'run.js'))) return result(final);
   mkdirSync(cache, { recursive: true });
   const work = mkdtempSync(join(cache, 'tmp-'));
@@ -97,6 +98,8 @@ async function compile(): Promise<MediaBuild> {
 
 /** The private build (compiled once per test process). */
 export function mediaBuild(): Promise<MediaBuild> {
+  // The test command has just built everything into dist/ and nothing else is building: use it.
+  if (process.env.IOLUS_USE_DIST === '1') building ??= Promise.resolve(result(join(ROOT, 'dist')));
   building ??= compile();
   return building;
 }

@@ -595,7 +595,9 @@ const compiled = new Map<string, Promise<string>>();
  */
 export function nodeEntry(entry: string): Promise<string> {
   const root = repoRoot();
-  const fromDist = relative(root, here).split(/[\\/]/)[0] === 'dist';
+  // From dist/ (npm run bench), or when the test command has just built everything into dist/
+  // and nothing else is building (IOLUS_USE_DIST=1, set by scripts/test.sh): the build's output.
+  const fromDist = relative(root, here).split(/[\\/]/)[0] === 'dist' || process.env.IOLUS_USE_DIST === '1';
   if (fromDist) {
     const js = join(root, 'dist', entry.replace(/\.ts$/, '.js'));
     if (!existsSync(js)) return Promise.reject(new Error(`netns: ${js} is not built`));
