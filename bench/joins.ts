@@ -165,7 +165,7 @@ export async function run(): Promise<void> {
     const openRss = perMember('rss');
     rows.push({
       case: `daemon memory per member with its keep-alive TLS connection open (0 → ${MEMBERS} members and connections; open fds ${memBase!.fds} → ${memOpen!.fds})`,
-      figures: { 'RSS B/member': openRss, 'heapUsed B/member': perMember('heapUsed'), 'external B/member': perMember('external') },
+      figures: { 'RSS B/member': openRss, 'heapUsed B/member': perMember('heapUsed'), 'of which code B/member': perMember('code'), 'external B/member': perMember('external') },
     });
     const head = rows[1]!.figures;
     const headRate = head['ops/s'] as number;

@@ -26,7 +26,7 @@ const LEAVES = AGENT_NAMES.level2.length;
 const MEMBERS = PER_LEAF * LEAVES;
 const TARGET_MS = 250;
 /** Setup bound: members not joined this long after the join phase began stay out (and are reported). */
-const JOIN_BUDGET_MS = 150_000;
+const JOIN_BUDGET_MS = 140_000;
 const TARGET_BYTES = 2048;
 /** How long a trial listens after its trigger (well above the target, so slow deliveries are seen). */
 const WINDOW_MS = 600;
@@ -38,8 +38,10 @@ const SAMPLE = 8;
 const Health = z.object({ members: z.number(), parent: z.object({ state: z.string() }).optional() });
 const RekeyAnswer = z.object({ epoch: z.number() });
 
+let started = Date.now();
+
 function log(line: string): void {
-  process.stdout.write(`propagation: ${line}\n`);
+  process.stdout.write(`propagation [${((Date.now() - started) / 1000).toFixed(0)} s]: ${line}\n`);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -63,10 +65,10 @@ async function warmUp(pki: BenchPki, d: KeydProcess, from: number, n: number): P
   for (const m of ms) hangUp(m);
 }
 
-async function startTree(pki: BenchPki, dir: string): Promise<Tree> {
+/** Starts the tree's daemons into `tree` (so a failure half-way still leaves them to stop). */
+async function startTree(pki: BenchPki, dir: string, tree: Tree): Promise<void> {
   const b = randomInt(1, 250);
   const portBase = 41_000 + randomInt(0, 18_000);
-  const tree: Tree = { all: [], leaves: [], groups: [], admin: new Map() };
   const start = async (name: string, role: 'controller' | 'intermediary', level: number, i: number, parent?: string) => {
     const group = { address: `239.78.${b}.${i + 1}`, port: portBase + i };
     const d = await startKeyd({
@@ -86,14 +88,12 @@ async function startTree(pki: BenchPki, dir: string): Promise<Tree> {
     return { d, group };
   };
   const ctl = await start(AGENT_NAMES.controller, 'controller', 0, 0);
-  const l1 = [];
-  for (const [i, name] of AGENT_NAMES.level1.entries()) l1.push(await start(name, 'intermediary', 1, 1 + i, ctl.d.url));
-  for (const [i, name] of AGENT_NAMES.level2.entries()) {
-    const leaf = await start(name, 'intermediary', 2, 3 + i, l1[i >> 1]!.d.url);
+  const l1 = await Promise.all(AGENT_NAMES.level1.map((name, i) => start(name, 'intermediary', 1, 1 + i, ctl.d.url)));
+  const l2 = await Promise.all(AGENT_NAMES.level2.map((name, i) => start(name, 'intermediary', 2, 3 + i, l1[i >> 1]!.d.url)));
+  for (const leaf of l2) {
     tree.leaves.push(leaf.d);
     tree.groups.push(leaf.group);
   }
-  return tree;
 }
 
 /** Waits until every intermediary is attached to its parent. */
@@ -227,29 +227,32 @@ function memRow(base: MemSample[], after: MemSample[], members: number, fds: str
   const per = (k: keyof MemSample) => after.reduce((n, m, i) => n + (m[k] - base[i]![k]), 0) / members;
   return {
     case: `daemon memory per member: ${LEAVES} leaf daemons from 0 to ${members} members, after the members closed their connections (open fds ${fds})`,
-    figures: { members, 'RSS B/member': per('rss'), 'heapUsed B/member': per('heapUsed'), 'external B/member': per('external') },
+    figures: { members, 'RSS B/member': per('rss'), 'heapUsed B/member': per('heapUsed'), 'of which code B/member': per('code'), 'external B/member': per('external') },
   };
 }
 
 export async function run(): Promise<void> {
+  started = Date.now();
   const pki = await benchPki(MEMBERS, log);
   const dir = runDir('propagation');
   const load0 = loadAverage();
   const notes: string[] = [];
-  let tree: Tree | undefined;
+  const tree: Tree = { all: [], leaves: [], groups: [], admin: new Map() };
   const hs: HarnessProcess[] = [];
   try {
-    tree = await startTree(pki, dir);
+    await startTree(pki, dir, tree);
     log(`tree of ${tree.all.length} keyd processes up (logs in ${dir})`);
     // Warm each leaf's TLS, HTTP, join and leave paths with 100 principals of another leaf that join
     // and leave: one-time allocations (compiled code, pools) belong to the baseline, not to members.
     await Promise.all(tree.leaves.map((d, i) => warmUp(pki, d, ((i + 1) % LEAVES) * PER_LEAF, 100)));
     await sleep(1000);
     const base = await Promise.all(tree.leaves.map((d) => d.mem()));
+    const snapshots = process.env.IOLUS_BENCH_HEAP_SNAPSHOTS; // a directory: heap snapshots of the first leaf, for investigating
+    if (snapshots) await tree.leaves[0]!.snapshot(`${snapshots}/leaf-base.heapsnapshot`);
     const fdsBase = tree.leaves.map((d) => d.fds());
     for (let i = 0; i < LEAVES; i++) hs.push(await HarnessProcess.start());
     await Promise.all(hs.map((h, i) => h.call({
-      op: 'init', group: BENCH_GROUP, url: tree!.leaves[i]!.url, ca: pki.ca.cert,
+      op: 'init', group: BENCH_GROUP, url: tree.leaves[i]!.url, ca: pki.ca.cert,
       names: Array.from({ length: PER_LEAF }, (_, k) => memberName(i * PER_LEAF + k)),
       pairs: pki.members.slice(i * PER_LEAF, (i + 1) * PER_LEAF),
     })));
@@ -266,9 +269,11 @@ export async function run(): Promise<void> {
     await Promise.all(hs.map((h) => h.call({ op: 'hang-up' })));
     await sleep(1500);
     const closed = await Promise.all(tree.leaves.map((d) => d.mem()));
+    if (snapshots) await tree.leaves[0]!.snapshot(`${snapshots}/leaf-members.heapsnapshot`);
     const fdsNote = `${fdsBase.join('/')} with 0 members, ${fdsOpen.join('/')} after the joins, ${tree.leaves.map((d) => d.fds()).join('/')} when measured`;
 
     // Warm-up: the members ignored the join rekeys; one leave-scheme rekey brings every one to the current key.
+    log('warm-up rekey');
     const warm = await keyTrial(tree, hs, [0, 1, 2, 3]);
     notes.push(`Warm-up rekey of all ${LEAVES} leaves, every member fed: ${warm.checked - warm.missing} of ${warm.checked} members got the key, the last after ${warm.toAll.toFixed(0)} ms${warm.missing > 0 ? ` (dropped: ${JSON.stringify(warm.dropped)})` : ''}.`);
     // Data first, while every member holds the current key (sampled key trials leave some behind).
@@ -282,6 +287,7 @@ export async function run(): Promise<void> {
     for (let k = 0; k < TRIALS.allLeaves; k++) allLeaves.push(await keyTrial(tree, hs, [0, 1, 2, 3], { stride: SAMPLE, offset: (k + 2) % SAMPLE }));
     log(`all-leaf rekeys: to-all ${allLeaves.map((t) => t.toAll.toFixed(0)).join(', ')} ms`);
 
+    log('baselines');
     // The baselines send datagrams of the sizes the trials carried: the rekey's parts and the data message.
     const rekeySizes = oneLeaf[0]!.sizes.filter((n) => n > 1000);
     const dataSize = Math.max(...data[0]!.sizes);
@@ -290,22 +296,23 @@ export async function run(): Promise<void> {
       for (let k = 0; k < n; k++) out.push(await f());
       return out;
     };
-    const rawMcKey = await repeat(5, () => rawMulticast(tree!, hs, rekeySizes));
-    const rawMcData = await repeat(5, () => rawMulticast(tree!, hs, [dataSize]));
+    const rawMcKey = await repeat(5, () => rawMulticast(tree, hs, rekeySizes));
+    const rawMcData = await repeat(5, () => rawMulticast(tree, hs, [dataSize]));
     const rawFanData = await rawFanout(hs, [0, 1, 2, 3], PER_LEAF, [dataSize], 3);
     const rawFanKey = await rawFanout(hs, [0], PER_LEAF, rekeySizes, 2);
-    const rawRow = (label: string, members: number, v: number[]): BenchRow => ({ case: label, figures: { members, trials: v.length, 'to-all p50 ms': median(v), 'to-all p99 ms': percentile(v, 99) } });
+    const rawRow = (label: string, sockets: number | undefined, v: number[]): BenchRow => ({ case: label, figures: { ...(sockets ? { members: sockets } : {}), trials: v.length, 'to-all p50 ms': median(v), 'to-all p99 ms': percentile(v, 99) } });
 
     const joinLat = joins.flatMap((j) => j.latenciesMs);
+    log('done');
     const rows: BenchRow[] = [
       latencyRow(`subgroup key update (admin rekey, leave scheme), one leaf subgroup`, oneLeaf, Math.round(joined / LEAVES)),
       latencyRow(`subgroup key update, all ${LEAVES} leaf subgroups at once`, allLeaves, joined),
       latencyRow('data message (method 1, 100 B) from a leaf member to every other member (5 agents on the path)', data, joined - 1),
-      rawRow(`baseline: raw multicast of the rekey's datagrams (${rekeySizes.join(' + ')} B) to the ${LEAVES} leaf groups' sockets`, MEMBERS, rawMcKey),
-      rawRow(`baseline: raw multicast of one ${dataSize} B datagram (the data message's size) to the ${LEAVES} leaf groups' sockets`, MEMBERS, rawMcData),
+      rawRow(`baseline: raw multicast of the rekey's datagrams (${rekeySizes.join(' + ')} B) to the ${LEAVES} leaf groups (the harnesses' sockets)`, undefined, rawMcKey),
+      rawRow(`baseline: raw multicast of one ${dataSize} B datagram (the data message's size) to the ${LEAVES} leaf groups`, undefined, rawMcData),
       rawRow(`baseline: raw UDP unicast fan-out from one socket, one ${dataSize} B datagram to each of ${MEMBERS} sockets`, MEMBERS, rawFanData),
       rawRow(`baseline: raw UDP unicast fan-out from one socket, the rekey's datagrams to each of ${PER_LEAF} sockets`, PER_LEAF, rawFanKey),
-      { case: `setup: ${MEMBERS} joins over mTLS (full handshakes) to ${LEAVES} leaf daemons, 16 in flight per daemon`, figures: { members: joined, 'joins/s': (joined / joinWall) * 1000, 'join p50 ms': percentile(joinLat, 50), 'join p99 ms': percentile(joinLat, 99) } },
+      { case: `setup: ${joined} of ${MEMBERS} joins over mTLS (full handshakes, one connection and certificate each) to ${LEAVES} leaf daemons, 16 in flight per daemon`, figures: { members: joined, 'joins/s': (joined / joinWall) * 1000, 'join p50 ms': percentile(joinLat, 50), 'join p99 ms': percentile(joinLat, 99) } },
     ];
     const mem = memRow(base, closed, joined, fdsNote);
     rows.push(mem);
@@ -314,13 +321,17 @@ export async function run(): Promise<void> {
     const w1 = worst(oneLeaf);
     const w4 = worst(allLeaves);
     const wd = worst(data);
-    const stateBytes = (mem.figures['heapUsed B/member'] as number) + (mem.figures['external B/member'] as number);
+    const f = mem.figures as Record<string, number>;
+    const stateBytes = f['heapUsed B/member']! - f['of which code B/member']! + f['external B/member']!;
+    // A target is about the full tree: with fewer members joined (setup budget) it is not met, whatever the figures.
+    const full = joined === MEMBERS;
+    const partial = full ? '' : ` — only ${joined} of ${MEMBERS} members joined within the setup budget, so not measured at full size`;
     notes.push(
       `Timing model: each harness process timestamps datagrams on arrival at its multicast socket (CLOCK_MONOTONIC, shared by all processes; t0 is taken just before the admin rekey request or the send), then feeds them in order to each of its ${PER_LEAF} Member state machines, timing each receive(); a member's completion = arrival + its own processing, chained as on its own CPU. "to-all" is, per trial, the time until the last member had the new key (or the data); its p99 over few trials is the worst trial. A trial listens for ${WINDOW_MS} ms; a member still without the key or data then counts as missing (and the trial as ∞).`,
       `Key trials feed every ${SAMPLE}th member (a different ${SAMPLE}th each trial, so member ids across all parts of the update are covered; "members checked/trial"): one member's completion depends only on the shared arrival times, the part holding its entry and its own processing, and feeding all ${PER_LEAF} members of a harness costs ~3 s of CPU per trial here. The warm-up rekey (every member of every leaf) and the data trials feed every member; a member that had missed a key could not open the data and would count as missing.`,
       `Member processing of one datagram (median, "member µs/datagram") is dominated by Ed25519 verification of the whole signed datagram (a leave-scheme part is ≤64 KB: ${PER_LEAF} members need ${rekeySizes.length} parts); a member processes every part before the one with its entry.`,
-      `Setup (not timed in the latency rows): ${MEMBERS} member certificates from the cache in ${cacheNote()}; the members ignore the join rekeys during setup and are brought to the current key by one rekey of every leaf (warm-up, not counted). membershipTtl is 10 min so no member refreshes during the run; intermediaries refresh with their parents as usual. Log level info everywhere.`,
-      `Memory: each leaf daemon's memory (after two GCs, read by a preloaded probe over IPC) with 0 members (after 100 principals of another leaf joined and left, so compiled code and pools are in the baseline), and once its members had joined and closed their connections (a connection idle for 65 s is closed by the daemon anyway, so with joins taking minutes "connections open" is not a state that can be measured here); deltas summed over the ${LEAVES} leaves and divided by the members that joined. RSS is not given back by the allocator, so the RSS figure includes the connections' freed memory.`,
+      `Setup (not timed in the latency rows): ${MEMBERS} member certificates from the cache in the OS temp directory (iolus-bench-cache; issuing them takes ~1–2 min the first time); joins have a ${JOIN_BUDGET_MS / 1000} s budget so the run stays bounded on a loaded machine; the members ignore the join rekeys during setup and are brought to the current key by one rekey of every leaf (warm-up, not counted). membershipTtl is 10 min so no member refreshes during the run; intermediaries refresh with their parents as usual. Log level info everywhere.`,
+      `Memory: each leaf daemon's memory (after two GCs, read by a preloaded probe over IPC) with 0 members (after 100 principals of another leaf joined and left, so compiled code and pools are in the baseline), and once its members had joined and closed their connections (a connection idle for 65 s is closed by the daemon anyway, so with joins taking minutes "connections open" is not a state that can be measured here); deltas summed over the ${LEAVES} leaves and divided by the members that joined. Compiled code (V8 code spaces) grows by whatever got optimized meanwhile, from a few hundred KB to several MB per daemon between runs, so it is shown apart and left out of the member state. A heap-snapshot diff of a leaf (IOLUS_BENCH_HEAP_SNAPSHOTS=<dir>) shows what a member costs: its record and rate-limit bucket (2 objects), its 32-byte member key (Uint8Array + ArrayBuffer), map entries and boxed numbers; and a pool of freed HTTP parsers that stops growing at 1,000. RSS is not given back by the allocator, so the RSS figure includes the connections' freed memory.`,
       `Code: ${revision()}. The daemons run with their defaults otherwise, including the group key service (KGRP2 rolls every 60 s through the tree, the usage ledger in SQLite with synchronous=FULL).`,
       `Machine load average before: ${load0}; after: ${loadAverage()} (1, 5, 15 min) on 2 CPUs shared with other work; ${tree.all.length} keyd processes, ${LEAVES} harness processes and this one share them.`,
     );
@@ -329,23 +340,17 @@ export async function run(): Promise<void> {
       description: `A subgroup key update and a data message reaching every member of a 3-level keyd tree (controller, 2 + 4 intermediaries, ${PER_LEAF} members under each leaf: ${MEMBERS}), multicast on loopback, every agent and each leaf's members in their own process; vs raw multicast and raw unicast fan-out of the same datagrams (same run); and the leaf daemons' memory per member.`,
       rows,
       targets: [
-        { target: `p99 < ${TARGET_MS} ms for a subgroup key update to reach every member of its subgroup (one leaf, ${PER_LEAF} members)`, met: w1 < TARGET_MS, detail: `worst of ${oneLeaf.length} trials ${w1.toFixed(0)} ms, median ${median(oneLeaf.map((t) => t.toAll)).toFixed(0)} ms; per-member p99 ${(rows[0]!.figures['member p99 ms'] as number).toFixed(0)} ms` },
-        { target: `p99 < ${TARGET_MS} ms for key updates of all ${LEAVES} leaf subgroups at once to reach all ${MEMBERS} members (stress case)`, met: w4 < TARGET_MS, detail: `worst of ${allLeaves.length} trials ${w4.toFixed(0)} ms; per-member p99 ${(rows[1]!.figures['member p99 ms'] as number).toFixed(0)} ms; the ${LEAVES} rekeying daemons used ${(rows[1]!.figures['rekeying daemons CPU ms'] as number).toFixed(0)} ms of CPU per trial on 2 shared cores` },
-        { target: `p99 < ${TARGET_MS} ms for a data message to reach every member`, met: wd < TARGET_MS, detail: `worst trial ${wd.toFixed(0)} ms; per-member p99 ${(rows[2]!.figures['member p99 ms'] as number).toFixed(0)} ms` },
-        { target: `daemon memory < ${TARGET_BYTES} B per member (member state: heapUsed + external, connections closed)`, met: stateBytes < TARGET_BYTES, detail: `${stateBytes.toFixed(0)} B; RSS grew ${(mem.figures['RSS B/member'] as number).toFixed(0)} B per member, most of it the members' TLS connections, which RSS does not give back; with its connection open a member costs far more: see the joins benchmark` },
+        { target: `p99 < ${TARGET_MS} ms for a subgroup key update to reach every member of its subgroup (one leaf of ${PER_LEAF} members, tree of ${MEMBERS})`, met: full && w1 < TARGET_MS, detail: `worst of ${oneLeaf.length} trials ${w1.toFixed(0)} ms, median ${median(oneLeaf.map((t) => t.toAll)).toFixed(0)} ms; per-member p99 ${(rows[0]!.figures['member p99 ms'] as number).toFixed(0)} ms${partial}` },
+        { target: `p99 < ${TARGET_MS} ms for key updates of all ${LEAVES} leaf subgroups at once to reach all ${MEMBERS} members (stress case)`, met: full && w4 < TARGET_MS, detail: `worst of ${allLeaves.length} trials ${w4.toFixed(0)} ms; per-member p99 ${(rows[1]!.figures['member p99 ms'] as number).toFixed(0)} ms; the ${LEAVES} rekeying daemons used ${(rows[1]!.figures['rekeying daemons CPU ms'] as number).toFixed(0)} ms of CPU per trial on 2 shared cores${partial}` },
+        { target: `p99 < ${TARGET_MS} ms for a data message to reach every member of the ${MEMBERS}`, met: full && wd < TARGET_MS, detail: `worst of ${data.length} trials ${wd.toFixed(0)} ms; per-member p99 ${(rows[2]!.figures['member p99 ms'] as number).toFixed(0)} ms${partial}` },
+        { target: `daemon memory < ${TARGET_BYTES} B per member (member state: heapUsed without compiled code, plus external; connections closed)`, met: stateBytes < TARGET_BYTES, detail: `${stateBytes.toFixed(0)} B over ${joined} members (${(f['heapUsed B/member']! + f['external B/member']!).toFixed(0)} B counting the code V8 compiled meanwhile); RSS grew ${(mem.figures['RSS B/member'] as number).toFixed(0)} B per member, most of it the members' TLS connections (RSS is not given back); with its keep-alive connection open a member costs far more: see the joins benchmark` },
       ],
       notes,
     });
   } finally {
     await Promise.all(hs.map((h) => h.stop()));
-    if (tree) {
-      for (const c of tree.admin.values()) c.close();
-      // Leaves first: an intermediary leaves its parent on SIGTERM.
-      for (const d of [...tree.all].reverse()) await d.stop();
-    }
+    for (const c of tree.admin.values()) c.close();
+    // Leaves first: an intermediary leaves its parent on SIGTERM.
+    for (const d of [...tree.all].reverse()) await d.stop();
   }
-}
-
-function cacheNote(): string {
-  return 'the OS temp directory (iolus-bench-cache)';
 }

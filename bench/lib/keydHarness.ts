@@ -26,6 +26,8 @@ export interface MemSample {
   heapTotal: number;
   external: number;
   arrayBuffers: number;
+  /** V8 code spaces in use (compiled code; part of heapUsed). */
+  code: number;
 }
 
 export interface KeydProcess {
@@ -42,6 +44,8 @@ export interface KeydProcess {
   rss(): number;
   /** Open file descriptors (sockets included). */
   fds(): number;
+  /** Writes a V8 heap snapshot of the process to `path`. */
+  snapshot(path: string): Promise<void>;
   /** SIGTERM, then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -79,12 +83,20 @@ export async function startKeyd(o: StartKeydOptions): Promise<KeydProcess> {
     exited = code ?? signal ?? 'unknown';
     resolve();
   }));
-  const url = await waitForUrl(logPath, () => exited, o.timeoutMs ?? 15_000);
+  let url: string;
+  try {
+    url = await waitForUrl(logPath, () => exited, o.timeoutMs ?? 15_000);
+  } catch (err) {
+    if (exited === undefined) child.kill('SIGKILL');
+    throw err;
+  }
   const pid = child.pid!;
   let seq = 0;
   const pending = new Map<number, (m: MemSample) => void>();
+  const snapshots = new Map<number, () => void>();
   child.on('message', (m: MemSample & { op?: string; id?: number }) => {
     if (m.op === 'mem' && m.id !== undefined) pending.get(m.id)?.(m);
+    if (m.op === 'snapshot' && m.id !== undefined) snapshots.get(m.id)?.();
   });
   return {
     name: o.name,
@@ -101,13 +113,23 @@ export async function startKeyd(o: StartKeydOptions): Promise<KeydProcess> {
       pending.set(id, (m) => {
         clearTimeout(t);
         pending.delete(id);
-        resolve({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers });
+        resolve({ rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, code: m.code });
       });
       child.send({ op: 'mem', id });
     }),
     cpuMs: () => procCpuMs(pid),
     rss: () => procRss(pid),
     fds: () => readdirSync(`/proc/${pid}/fd`).length,
+    snapshot: (path) => new Promise<void>((resolve) => {
+      const id = ++seq;
+      const t = setTimeout(() => resolve(), 60_000);
+      snapshots.set(id, () => {
+        clearTimeout(t);
+        snapshots.delete(id);
+        resolve();
+      });
+      child.send({ op: 'snapshot', id, path });
+    }),
     stop: async (graceMs = 3000) => {
       if (exited !== undefined) return;
       child.kill('SIGTERM');
