@@ -167,10 +167,13 @@ export class Controller {
 
   /**
    * An expulsion here or below made the pending next key void (it reached someone who must
-   * not have it): a fresh one under a new epoch, to the remaining members only.
+   * not have it): a fresh one under a new epoch, to the remaining members only. `epoch`, from a
+   * child's request, names that key: if it came into force while the request travelled, it
+   * is replaced at once (a roll), or the expelled member would hold the key in force.
    */
-  voidPending(): NodeStep {
+  voidPending(epoch?: number): NodeStep {
     const s = emptyStep();
+    if (this.service && epoch !== undefined && this.keys.ring.current(this.clock.now())?.epoch === epoch) return this.rollNow();
     if (!this.service || !this.keys.hasPendingNext()) return s;
     const o = this.originator ?? this.becomeOriginator('takeover');
     for (const bytes of o.voidPending(this.clock.now())) this.announce(s, bytes);

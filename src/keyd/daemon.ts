@@ -285,7 +285,7 @@ export class KeyDaemon {
 
   /** A child intermediary's expulsion voided the pending group key: at the controller make a fresh one, elsewhere pass it up. */
   voidFromChild(epoch: number): void {
-    this.dispatch(this.node instanceof Controller ? this.node.voidPending() : this.node.relayVoid(epoch));
+    this.dispatch(this.node instanceof Controller ? this.node.voidPending(epoch) : this.node.relayVoid(epoch));
   }
 
   /** `iolus roll`: only the controller (the originator's home) can roll the group key. */

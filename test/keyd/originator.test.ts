@@ -118,3 +118,35 @@ describe('originator', () => {
     expect(() => new Originator(GROUP, generateSigningKey(), { ...POLICY, leadMs: POLICY.periodMs })).toThrow(RangeError);
   });
 });
+
+describe('controller: a void that arrives after the key came into force', () => {
+  it('rolls at once, so the key the expelled member holds is never the one in force', async () => {
+    const { Tree } = await import('../support/tree.js');
+    const t = new Tree({ agent: { heartbeatMs: 2_000, membershipTtlMs: 3_600_000 } });
+    t.controller.enableGroupKeys({ policy: POLICY, method: 1, originator: 'controller', floor: 0 });
+    t.addIntermediary('a', 'controller');
+    t.tick(100);
+    for (const n of ['m0', 'm1', 'victim']) t.join(n, 'a');
+    t.settle();
+    let next = t.controller.keys.ring.next(t.clock.now());
+    for (let i = 0; i < 70 && !next; i++) {
+      t.tick(1_000);
+      next = t.controller.keys.ring.next(t.clock.now());
+    }
+    expect(next).toBeDefined();
+    const victim = t.mustMember('victim');
+    expect(victim.keys.ring.byEpoch(next!.epoch), 'the victim holds the pending key').toBeDefined();
+    // Expelled 100 ms before activation at its intermediary; the void request reaches the
+    // controller over the control plane only after the key came into force.
+    t.clock.advance(next!.notBefore - 100 - t.clock.now());
+    t.expel('victim');
+    t.tick(200);
+    const now = t.clock.now();
+    for (const n of ['m0', 'm1']) {
+      const cur = t.mustMember(n).keys.ring.current(now)!;
+      expect(cur.epoch, `${n}: key in force`).toBeGreaterThan(next!.epoch);
+      expect(victim.keys.ring.byEpoch(cur.epoch), 'the victim never gets it').toBeUndefined();
+    }
+    expect(t.controller.keys.ring.current(now)!.epoch).toBeGreaterThan(next!.epoch);
+  });
+});

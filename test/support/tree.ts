@@ -282,7 +282,7 @@ export class Tree {
           this.route(child, c.onParentCatchUp(p.agent.catchUp(req.memberId, child)));
           break;
         case 'void':
-          this.route(parent, p instanceof Intermediary ? p.relayVoid(req.epoch) : p.voidPending());
+          this.route(parent, p instanceof Intermediary ? p.relayVoid(req.epoch) : p.voidPending(req.epoch));
           break;
       }
     } catch (err) {
