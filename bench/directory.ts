@@ -30,7 +30,7 @@ const CONNECTIONS = 16;
 const DEPTH = 4;
 const ROUND_MS = 4_000;
 const WARMUP_MS = 1_000;
-const ROUNDS = 3;
+const ROUNDS = 5;
 const here = dirname(fileURLToPath(import.meta.url));
 const MAIN_JS = join(here, '..', 'src', 'cli', 'main.js');
 
