@@ -16,7 +16,7 @@ import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { ControlClient } from '../src/client/controlClient.js';
 import { AGENT_NAMES, BENCH_GROUP, benchPki, memberName, type BenchPki } from './lib/benchPki.js';
-import { loadAverage, revision, runDir, startKeyd, type KeydProcess, type MemSample } from './lib/keydHarness.js';
+import { loadAverage, revision, runDir, settledMem, startKeyd, type KeydProcess, type MemSample } from './lib/keydHarness.js';
 import { hangUp, loadMembers, request } from './lib/mtlsLoad.js';
 import { HarnessProcess, nowMs, type JoinReport, type ProcessReport } from './lib/memberHarness.js';
 import { median, percentile, writeReport, type BenchRow } from './lib/report.js';
@@ -246,7 +246,7 @@ export async function run(): Promise<void> {
     // and leave: one-time allocations (compiled code, pools) belong to the baseline, not to members.
     await Promise.all(tree.leaves.map((d, i) => warmUp(pki, d, ((i + 1) % LEAVES) * PER_LEAF, 100)));
     await sleep(1000);
-    const base = await Promise.all(tree.leaves.map((d) => d.mem()));
+    const base = await Promise.all(tree.leaves.map((d) => settledMem(d)));
     const snapshots = process.env.IOLUS_BENCH_HEAP_SNAPSHOTS; // a directory: heap snapshots of the first leaf, for investigating
     if (snapshots) await tree.leaves[0]!.snapshot(`${snapshots}/leaf-base.heapsnapshot`);
     const fdsBase = tree.leaves.map((d) => d.fds());
@@ -267,8 +267,8 @@ export async function run(): Promise<void> {
     if (!(await waitAttached(tree, 15_000))) notes.push('not every intermediary was attached to its parent 15 s after the joins');
     const fdsOpen = tree.leaves.map((d) => d.fds());
     await Promise.all(hs.map((h) => h.call({ op: 'hang-up' })));
-    await sleep(1500);
-    const closed = await Promise.all(tree.leaves.map((d) => d.mem()));
+    await sleep(3000);
+    const closed = await Promise.all(tree.leaves.map((d) => settledMem(d)));
     if (snapshots) await tree.leaves[0]!.snapshot(`${snapshots}/leaf-members.heapsnapshot`);
     const fdsNote = `${fdsBase.join('/')} with 0 members, ${fdsOpen.join('/')} after the joins, ${tree.leaves.map((d) => d.fds()).join('/')} when measured`;
 
@@ -315,6 +315,8 @@ export async function run(): Promise<void> {
       { case: `setup: ${joined} of ${MEMBERS} joins over mTLS (full handshakes, one connection and certificate each) to ${LEAVES} leaf daemons, 16 in flight per daemon`, figures: { members: joined, 'joins/s': (joined / joinWall) * 1000, 'join p50 ms': percentile(joinLat, 50), 'join p99 ms': percentile(joinLat, 99) } },
     ];
     const mem = memRow(base, closed, joined, fdsNote);
+    const perLeaf = closed.map((m, i) => ((m.heapUsed - m.code + m.external - (base[i]!.heapUsed - base[i]!.code + base[i]!.external)) / (joins[i]!.joined || 1)).toFixed(0));
+    notes.push(`Member state by leaf (heapUsed without code, plus external, per member): ${perLeaf.join(', ')} B.`);
     rows.push(mem);
 
     const worst = (ts: Trial[]) => percentile(ts.map((t) => t.toAll), 99);
@@ -331,7 +333,7 @@ export async function run(): Promise<void> {
       `Key trials feed every ${SAMPLE}th member (a different ${SAMPLE}th each trial, so member ids across all parts of the update are covered; "members checked/trial"): one member's completion depends only on the shared arrival times, the part holding its entry and its own processing, and feeding all ${PER_LEAF} members of a harness costs ~3 s of CPU per trial here. The warm-up rekey (every member of every leaf) and the data trials feed every member; a member that had missed a key could not open the data and would count as missing.`,
       `Member processing of one datagram (median, "member µs/datagram") is dominated by Ed25519 verification of the whole signed datagram (a leave-scheme part is ≤64 KB: ${PER_LEAF} members need ${rekeySizes.length} parts); a member processes every part before the one with its entry.`,
       `Setup (not timed in the latency rows): ${MEMBERS} member certificates from the cache in the OS temp directory (iolus-bench-cache; issuing them takes ~1–2 min the first time); joins have a ${JOIN_BUDGET_MS / 1000} s budget so the run stays bounded on a loaded machine; the members ignore the join rekeys during setup and are brought to the current key by one rekey of every leaf (warm-up, not counted). membershipTtl is 10 min so no member refreshes during the run; intermediaries refresh with their parents as usual. Log level info everywhere.`,
-      `Memory: each leaf daemon's memory (after two GCs, read by a preloaded probe over IPC) with 0 members (after 100 principals of another leaf joined and left, so compiled code and pools are in the baseline), and once its members had joined and closed their connections (a connection idle for 65 s is closed by the daemon anyway, so with joins taking minutes "connections open" is not a state that can be measured here); deltas summed over the ${LEAVES} leaves and divided by the members that joined. Compiled code (V8 code spaces) grows by whatever got optimized meanwhile, from a few hundred KB to several MB per daemon between runs, so it is shown apart and left out of the member state. A heap-snapshot diff of a leaf (IOLUS_BENCH_HEAP_SNAPSHOTS=<dir>) shows what a member costs: its record and rate-limit bucket (2 objects), its 32-byte member key (Uint8Array + ArrayBuffer), map entries and boxed numbers; and a pool of freed HTTP parsers that stops growing at 1,000. RSS is not given back by the allocator, so the RSS figure includes the connections' freed memory.`,
+      `Memory: each leaf daemon's memory (after two GCs, read by a preloaded probe over IPC; the least of 3 readings 0.7 s apart, as a reading can catch a rekey or a group key roll in flight) with 0 members (after 100 principals of another leaf joined and left, so compiled code and pools are in the baseline), and once its members had joined and closed their connections (a connection idle for 65 s is closed by the daemon anyway, so with joins taking minutes "connections open" is not a state that can be measured here); deltas summed over the ${LEAVES} leaves and divided by the members that joined. Compiled code (V8 code spaces) grows by whatever got optimized meanwhile, from a few hundred KB to several MB per daemon between runs, so it is shown apart and left out of the member state. A heap-snapshot diff of a leaf (IOLUS_BENCH_HEAP_SNAPSHOTS=<dir>) shows what a member costs: its record and rate-limit bucket (2 objects), its 32-byte member key (Uint8Array + ArrayBuffer), map entries and boxed numbers; and a pool of freed HTTP parsers that stops growing at 1,000. RSS is not given back by the allocator, so the RSS figure includes the connections' freed memory.`,
       `Code: ${revision()}. The daemons run with their defaults otherwise, including the group key service (KGRP2 rolls every 60 s through the tree, the usage ledger in SQLite with synchronous=FULL).`,
       `Machine load average before: ${load0}; after: ${loadAverage()} (1, 5, 15 min) on 2 CPUs shared with other work; ${tree.all.length} keyd processes, ${LEAVES} harness processes and this one share them.`,
     );

@@ -152,6 +152,20 @@ async function waitForUrl(logPath: string, exited: () => number | string | undef
   }
 }
 
+/**
+ * The quietest of `n` memory readings `gapMs` apart (least heapUsed): a reading can catch the
+ * daemon holding transient state (a rekey or a group key roll in flight, sockets still closing).
+ */
+export async function settledMem(d: KeydProcess, n = 3, gapMs = 700): Promise<MemSample> {
+  let best: MemSample | undefined;
+  for (let i = 0; i < n; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, gapMs));
+    const m = await d.mem();
+    if (!best || m.heapUsed + m.external < best.heapUsed + best.external) best = m;
+  }
+  return best!;
+}
+
 /** utime + stime of a process (ms). */
 export function procCpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
