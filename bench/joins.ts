@@ -12,7 +12,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { AGENT_NAMES, BENCH_GROUP, benchPki, memberName } from './lib/benchPki.js';
-import { loadAverage, portBase, revision, runDir, settledMem, startKeyd, type KeydProcess, type MemSample } from './lib/keydHarness.js';
+import { loadAverage, portBase, removeRunDir, revision, runDir, settledMem, startKeyd, type KeydProcess, type MemSample } from './lib/keydHarness.js';
 import { hangUp, loadMembers, request, type ConnectionMode, type LoadMember, type Outcome } from './lib/mtlsLoad.js';
 import { percentile, writeReport, type BenchRow } from './lib/report.js';
 
@@ -205,4 +205,5 @@ export async function run(): Promise<void> {
   } finally {
     await daemon.stop();
   }
+  removeRunDir(dir); // only after a run that did not throw
 }

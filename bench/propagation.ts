@@ -16,7 +16,7 @@ import { randomInt } from 'node:crypto';
 import { z } from 'zod';
 import { ControlClient } from '../src/client/controlClient.js';
 import { AGENT_NAMES, BENCH_GROUP, benchPki, memberName, type BenchPki } from './lib/benchPki.js';
-import { loadAverage, revision, runDir, settledMem, startKeyd, type KeydProcess, type MemSample } from './lib/keydHarness.js';
+import { loadAverage, removeRunDir, revision, runDir, settledMem, startKeyd, type KeydProcess, type MemSample } from './lib/keydHarness.js';
 import { hangUp, loadMembers, request } from './lib/mtlsLoad.js';
 import { HarnessProcess, nowMs, type JoinReport, type ProcessReport } from './lib/memberHarness.js';
 import { median, percentile, writeReport, type BenchRow } from './lib/report.js';
@@ -241,7 +241,7 @@ export async function run(): Promise<void> {
   const hs: HarnessProcess[] = [];
   try {
     await startTree(pki, dir, tree);
-    log(`tree of ${tree.all.length} keyd processes up (logs in ${dir})`);
+    log(`tree of ${tree.all.length} keyd processes up (logs in ${dir}, kept if the run fails or IOLUS_BENCH_KEEP=1)`);
     // Warm each leaf's TLS, HTTP, join and leave paths with 100 principals of another leaf that join
     // and leave: one-time allocations (compiled code, pools) belong to the baseline, not to members.
     await Promise.all(tree.leaves.map((d, i) => warmUp(pki, d, ((i + 1) % LEAVES) * PER_LEAF, 100)));
@@ -355,4 +355,5 @@ export async function run(): Promise<void> {
     // Leaves first: an intermediary leaves its parent on SIGTERM.
     for (const d of [...tree.all].reverse()) await d.stop();
   }
+  removeRunDir(dir); // only after a run that did not throw
 }

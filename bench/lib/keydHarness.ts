@@ -6,7 +6,7 @@
  * RSS come from /proc/<pid>.
  */
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -184,6 +184,11 @@ export function procRss(pid: number): number {
 
 export function loadAverage(): string {
   return os.loadavg().map((v) => v.toFixed(2)).join(', ');
+}
+
+/** Removes a run directory unless IOLUS_BENCH_KEEP=1 (its logs and ledgers are for looking into a failed run). */
+export function removeRunDir(dir: string): void {
+  if (process.env.IOLUS_BENCH_KEEP !== '1') rmSync(dir, { recursive: true, force: true });
 }
 
 /** A fresh directory under the OS temp dir for one benchmark run. */
