@@ -21,6 +21,7 @@ import { RekeyReason } from '../wire/keyUpdate.js';
 import type { Admit } from './admission.js';
 import { AgentStats } from './agentStats.js';
 import { MemberTable, type MemberRecord } from './memberTable.js';
+import { OwnSignatures } from './ownSignatures.js';
 import { buildJoinKeyUpdate, buildLeaveKeyUpdate, type RekeyContext, type SubgroupKey } from './rekey.js';
 
 export interface AgentInit {
@@ -113,6 +114,7 @@ export class Agent {
   private lastHeartbeatAt = -Infinity;
   private ended = false;
   private readonly rekeyCtx: RekeyContext;
+  private readonly ownSignatures = new OwnSignatures();
   /** Expelled principals and until when they may not rejoin; expelled member ids (refresh answers "expelled"). */
   private readonly banned = new Map<string, number>();
   /** Members removed by the agent's decision (expel, entitlement): a refresh hears why, not "unknown". */
@@ -139,7 +141,7 @@ export class Agent {
     this.lastRekeyAt = clock.now();
     this.rekeyCtx = {
       header: (type, epoch) => this.header(type, epoch),
-      sign: (c) => signBytes(init.signing, c),
+      sign: (c) => this.sign(c),
       countWrap: () => {
         this.stats.wraps++;
       },
@@ -175,7 +177,14 @@ export class Agent {
   }
 
   sign(covered: Uint8Array): Uint8Array {
-    return signBytes(this.init.signing, covered);
+    const signature = signBytes(this.init.signing, covered);
+    this.ownSignatures.record(covered, signature);
+    return signature;
+  }
+
+  /** Is this exactly a signature we made (our own multicast heard back)? Anything else needs verifying. */
+  signedByUs(covered: Uint8Array, signature: Uint8Array): boolean {
+    return this.ownSignatures.produced(covered, signature);
   }
 
   /** JOIN (§6.2): ACL check, a member key, and a rekey: {K'}K to the members, K' to the joiner. */
