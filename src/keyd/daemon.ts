@@ -78,7 +78,7 @@ export class KeyDaemon {
       batchWindowMs: config.subgroup.batchWindow,
       maxMembers: config.subgroup.maxMembers,
       // Metering: a budget of epochs ("minutes" in the ACL) counts what the ledger recorded.
-      entitledFor: (r, epoch, notBefore) => decide(this.acl, { principal: r.principal, role: r.role }, r.role, new Date(notBefore), this.ledger.epochsReceived(r.principal, epoch)).allow,
+      entitledFor: (r, epoch, notBefore) => decide(this.acl, { principal: r.principal, role: r.role }, r.role, new Date(notBefore), () => this.ledger.epochsReceived(r.principal, epoch)).allow,
     };
     this.node = config.agent.role === 'controller' ? new Controller(init, this.clock) : new Intermediary(init, this.clock);
     const gk = config.groupKey;
@@ -221,7 +221,7 @@ export class KeyDaemon {
   private admit(principal: string, role: JoinRequest['role'], now: number): Admission {
     // A budget is spent when the epochs it paid for are over, not when their keys went out: a
     // member stays until the sweep before the next epoch drops it (refreshes meanwhile succeed).
-    const d = decide(this.acl, { principal, role }, role, new Date(now), this.ledger.epochsEnded(principal, now));
+    const d = decide(this.acl, { principal, role }, role, new Date(now), () => this.ledger.epochsEnded(principal, now));
     if (!d.allow) return { ok: false, reason: d.reason };
     let until = d.until?.getTime() ?? null;
     if (this.delegatedUntil !== null) until = until === null ? this.delegatedUntil : Math.min(until, this.delegatedUntil);

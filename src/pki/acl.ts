@@ -60,14 +60,16 @@ export type AclDecision =
 
 /**
  * May `identity` act as `requestedRole` at `now`? `minutesUsed` is what the principal has
- * consumed of a minutes budget (from the usage ledger). Pure.
+ * consumed of a minutes budget (from the usage ledger); as a function it is called only when
+ * the deciding entry has a budget (a ledger query saved on every join under a plain entry).
+ * Pure, if `minutesUsed` is.
  */
 export function decide(
   acl: Acl,
   identity: Pick<Identity, 'principal' | 'role'>,
   requestedRole: Role,
   now: Date,
-  minutesUsed = 0,
+  minutesUsed: number | (() => number) = 0,
 ): AclDecision {
   const { principal } = identity;
   if (identity.role !== requestedRole) {
@@ -87,7 +89,7 @@ export function decide(
   if (until && now.getTime() >= until.getTime()) {
     return deny('acl.ended', `entitlement of ${principal} (ACL entry "${entry.principal}") ended at ${until.toISOString()}`, entry);
   }
-  const minutesLeft = entry.minutes === undefined ? undefined : entry.minutes - minutesUsed;
+  const minutesLeft = entry.minutes === undefined ? undefined : entry.minutes - (typeof minutesUsed === 'function' ? minutesUsed() : minutesUsed);
   if (minutesLeft !== undefined && minutesLeft <= 0) {
     return deny('acl.ended', `entitlement of ${principal} (ACL entry "${entry.principal}") ended: its budget of ${entry.minutes} minutes is used up`, entry);
   }

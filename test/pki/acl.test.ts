@@ -108,6 +108,19 @@ describe('decide', () => {
     expect(gwLater).toMatchObject({ allow: false, code: 'acl.ended' });
   });
 
+  it('asks for the minutes used only when the deciding entry has a budget', () => {
+    let asked = 0;
+    const used = () => {
+      asked++;
+      return 60;
+    };
+    expect(decide(acl, member('alice'), 'member', NOW, used)).toMatchObject({ allow: true });
+    expect(asked).toBe(0);
+    const spent = decide(acl, member('paid.tv'), 'member', NOW, used);
+    expect(asked).toBe(1);
+    expect(spent.allow ? '' : spent.reason).toMatch(/budget of 60 minutes is used up/);
+  });
+
   it('ends a minutes budget once used up', () => {
     expect(decide(acl, member('paid.tv'), 'member', NOW)).toMatchObject({ allow: true, minutesLeft: 60 });
     expect(decide(acl, member('paid.tv'), 'member', NOW, 59)).toMatchObject({ allow: true, minutesLeft: 1 });
