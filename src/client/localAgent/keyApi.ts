@@ -11,15 +11,16 @@
  *   GET /v1/status
  */
 import http from 'node:http';
+import net from 'node:net';
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { GroupClient } from '../client.js';
 import { keyLengthForLabel } from '../keyMaterial.js';
 import { formatKey, keyJson, KeyFormat } from './keyFormat.js';
 import { ValidationError } from '../../errors.js';
+import { FastKeyPath, type FastAnswer } from './fastKeyPath.js';
 
 const Label = z.string().min(1).max(128).regex(/^[a-z0-9][a-z0-9_.\-/]*$/i, 'label: letters, digits, _ . - /').refine((l) => {
   try {
@@ -40,7 +41,9 @@ export interface KeyApiOptions {
 }
 
 export class KeyApi {
-  private readonly servers: http.Server[] = [];
+  /** What listens: net servers whose connections go to the fast path first (fastKeyPath.ts). */
+  private readonly servers: net.Server[] = [];
+  private readonly fastPaths: FastKeyPath[] = [];
   private readonly streams = new Set<http.ServerResponse>();
   private activeEpoch = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -51,7 +54,7 @@ export class KeyApi {
   pulls = 0;
 
   constructor(private readonly client: GroupClient, private readonly opts: KeyApiOptions) {
-    if (opts.tcp && isIP(opts.tcp.host) && !['127.0.0.1', '::1'].includes(opts.tcp.host)) {
+    if (opts.tcp && net.isIP(opts.tcp.host) && !['127.0.0.1', '::1'].includes(opts.tcp.host)) {
       throw new ValidationError('agent.tcp', `--tcp: the key API listens on 127.0.0.1 or ::1 only, not ${opts.tcp.host}`);
     }
     if (opts.tcp && opts.tcp.token.length < 16) throw new ValidationError('agent.token', 'token: at least 16 characters');
@@ -60,26 +63,31 @@ export class KeyApi {
   async start(): Promise<void> {
     mkdirSync(dirname(this.opts.socketPath), { recursive: true, mode: 0o700 });
     rmSync(this.opts.socketPath, { force: true });
-    const unix = http.createServer((req, res) => this.handle(req, res, false));
-    await new Promise<void>((resolve, reject) => {
-      unix.once('error', reject);
-      unix.listen(this.opts.socketPath, () => resolve());
-    });
+    await this.listen(false, (s) => s.listen(this.opts.socketPath));
     chmodSync(this.opts.socketPath, 0o600);
-    this.servers.push(unix);
-    if (this.opts.tcp) {
-      const tcp = http.createServer((req, res) => this.handle(req, res, true));
-      await new Promise<void>((resolve, reject) => {
-        tcp.once('error', reject);
-        tcp.listen(this.opts.tcp!.port, this.opts.tcp!.host, () => resolve());
-      });
-      this.servers.push(tcp);
-    }
-    for (const s of this.servers) s.keepAliveTimeout = 60_000;
+    if (this.opts.tcp) await this.listen(true, (s) => s.listen(this.opts.tcp!.port, this.opts.tcp!.host));
     this.client.on('key', (k: { epoch: number; notBefore: number; notAfter: number }) => this.broadcast('key', { epoch: k.epoch, notBefore: new Date(k.notBefore).toISOString(), notAfter: new Date(k.notAfter).toISOString() }));
     this.client.on('state', (state: string, why: string) => this.broadcast('state', { state, why }));
     this.timer = setInterval(() => this.checkActivation(), 100);
     this.timer.unref();
+  }
+
+  /** One listener: a net server feeding the fast path, which hands what it does not answer to node:http. */
+  private async listen(tcp: boolean, bind: (s: net.Server) => void): Promise<void> {
+    const web = http.createServer((req, res) => this.handle(req, res, tcp));
+    web.keepAliveTimeout = 60_000;
+    const fast = new FastKeyPath(web, (target, authorization) => this.fastAnswer(target, authorization, tcp));
+    const server = net.createServer((socket) => fast.accept(socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.once('listening', () => {
+        server.removeListener('error', reject);
+        resolve();
+      });
+      bind(server);
+    });
+    this.servers.push(server);
+    this.fastPaths.push(fast);
   }
 
   get tcpPort(): number | undefined {
@@ -148,11 +156,32 @@ export class KeyApi {
     sendText(res, 503, JSON.stringify({ error: 'not-joined', reason: `no membership of ${this.client.opts.group} (${this.client.status})` }), 'application/json');
   }
 
-  /** GET /v1/key for a validated query: the key held now, formatted once per epoch, state and form. */
-  private key(res: http.ServerResponse, q: z.infer<typeof KeyQuery>): void {
-    if (this.client.status !== 'joined') return this.notJoined(res);
+  /**
+   * The fast path's question: a 200 answer to `GET target`, or undefined (node:http then
+   * handles the request through `handle`, which reports any error).
+   */
+  private fastAnswer(target: string, authorization: string | undefined, tcp: boolean): FastAnswer | undefined {
+    if (tcp && !this.tokenMatches(authorization ?? '')) return undefined;
+    if (this.client.status !== 'joined') return undefined;
+    const q = this.queries.get(target) ?? this.parseKeyQuery(target);
+    return q && this.keyAnswer(q);
+  }
+
+  /** A /v1/key target's query, validated and remembered; undefined when it is anything else. */
+  private parseKeyQuery(target: string): z.infer<typeof KeyQuery> | undefined {
+    const url = new URL(target, 'http://local');
+    if (url.pathname !== '/v1/key') return undefined;
+    const q = KeyQuery.safeParse(Object.fromEntries(url.searchParams));
+    if (!q.success) return undefined;
+    if (this.queries.size >= 256) this.queries.clear();
+    this.queries.set(target, q.data);
+    return q.data;
+  }
+
+  /** The key held now for a validated query, formatted once per epoch, state and form; undefined when none is held. */
+  private keyAnswer(q: z.infer<typeof KeyQuery>): FastAnswer | undefined {
     const k = this.client.getKey({ label: q.label, epoch: q.epoch });
-    if (!k) return sendText(res, 404, JSON.stringify({ error: 'no-key', reason: `no ${q.epoch} key held for epoch ${q.epoch}` }), 'application/json');
+    if (!k) return undefined;
     this.pulls++;
     const id = `${k.epoch}|${k.state}|${q.format}|${q.mki ?? ''}|${q.label}`;
     let a = this.answers.get(id);
@@ -162,11 +191,22 @@ export class KeyApi {
       if (this.answers.size >= 256) this.answers.clear();
       this.answers.set(id, a);
     }
+    return a;
+  }
+
+  /** GET /v1/key through node:http. */
+  private key(res: http.ServerResponse, q: z.infer<typeof KeyQuery>): void {
+    if (this.client.status !== 'joined') return this.notJoined(res);
+    const a = this.keyAnswer(q);
+    if (!a) return sendText(res, 404, JSON.stringify({ error: 'no-key', reason: `no ${q.epoch} key held for epoch ${q.epoch}` }), 'application/json');
     sendText(res, 200, a.body, a.type);
   }
 
   private authorized(req: http.IncomingMessage): boolean {
-    const h = req.headers.authorization ?? '';
+    return this.tokenMatches(req.headers.authorization ?? '');
+  }
+
+  private tokenMatches(h: string): boolean {
     const want = Buffer.from(`Bearer ${this.opts.tcp!.token}`);
     const got = Buffer.from(h);
     return got.length === want.length && timingSafeEqual(got, want);
@@ -175,10 +215,8 @@ export class KeyApi {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     for (const r of this.streams) r.end();
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => {
-      s.close(() => r());
-      s.closeAllConnections();
-    })));
+    for (const f of this.fastPaths) f.destroyAll();
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     rmSync(this.opts.socketPath, { force: true });
   }
 }
