@@ -80,7 +80,7 @@ export function registerControlApi(app: MtlsServer, d: KeyDaemon): void {
     if (!body) return reply;
     if (body.group !== group) return fail(reply, 404, 'unknown-group', `this agent serves ${group}, not ${body.group}`);
     try {
-      const grant: JoinGrant = d.join(req.identity, body);
+      const grant: JoinGrant = await d.join(req.identity, body);
       return reply.send(grant);
     } catch (err) {
       d.metrics.inc('iolus_join_refused_total', 'Joins refused', { reason: err instanceof PolicyError ? 'acl' : 'other' });

@@ -26,7 +26,7 @@ import { registerControlApi } from './controlApi.js';
 import { Controller, type NodeStep } from './controller.js';
 import { Intermediary } from './intermediary.js';
 import { Metrics } from './metrics.js';
-import { Ledger } from './ledger.js';
+import { Ledger, type DeliveryRow } from './ledger.js';
 import { join as joinPath } from 'node:path';
 import { fromBase64 } from '../crypto/bytes.js';
 import { ParentLink } from './parentLink.js';
@@ -57,6 +57,8 @@ export class KeyDaemon {
   private acl: Acl;
   /** Ends of entitlement the parent delegated to us (bounds every member below). */
   private delegatedUntil: number | null = null;
+  /** While a join is dispatched: its member id, and the ledger rows of the keys its grant carries. */
+  private joining: { memberId: number; rows: DeliveryRow[] } | undefined;
 
   private constructor(readonly config: KeydConfig, private readonly tls: TlsMaterial, private readonly deps: DaemonDeps) {
     this.clock = deps.clock ?? systemClock;
@@ -210,11 +212,17 @@ export class KeyDaemon {
         this.ledger.voidEpoch(e.epoch);
         this.log.info({ event: 'group-key-voided', epoch: e.epoch }, 'pending group key voided');
         break;
-      case 'key-delivered':
-        this.ledger.recordDeliveries(e.recipients.map((r) => ({ epoch: e.epoch, notBefore: e.notBefore, notAfter: e.notAfter, principal: r.principal, role: r.role, memberId: r.memberId, subtree: r.subtree })));
+      case 'key-delivered': {
+        const rows = e.recipients.map((r) => ({ epoch: e.epoch, notBefore: e.notBefore, notAfter: e.notAfter, principal: r.principal, role: r.role, memberId: r.memberId, subtree: r.subtree }));
+        // A joiner's keys leave in its grant, which waits for the group commit (join below); keys
+        // that leave on the subgroup plane right after this are on disk first.
+        const j = this.joining;
+        if (j && rows.every((r) => r.memberId === j.memberId)) j.rows.push(...rows);
+        else this.ledger.recordDeliveries(rows);
         this.metrics.inc('iolus_group_key_deliveries_total', 'Group keys handed to members (ledger rows)', {}, e.recipients.length);
         this.log.info({ event: 'group-key-out', epoch: e.epoch, recipients: e.recipients.length }, 'group key sent on');
         break;
+      }
     }
   }
 
@@ -228,8 +236,12 @@ export class KeyDaemon {
     return { ok: true, until };
   }
 
-  /** JOIN from the control plane: the certificate's role must be the one asked for. */
-  join(identity: Identity, req: JoinRequest): JoinGrant {
+  /**
+   * JOIN from the control plane: the certificate's role must be the one asked for. The grant
+   * (which carries the current group keys) resolves once the ledger has those deliveries on
+   * disk; joins answered in the same turn share that commit.
+   */
+  async join(identity: Identity, req: JoinRequest): Promise<JoinGrant> {
     if (identity.role !== req.role) {
       throw new PolicyError('policy.role', `certificate of ${identity.principal} carries role ${identity.role}, the join asks for ${req.role}`);
     }
@@ -250,12 +262,20 @@ export class KeyDaemon {
     // A rejoin replaces the principal's old record: its transport entry (fan-out endpoint, SSE stream) goes too.
     if (replaced !== undefined && replaced !== grant.memberId) this.transport.removeMember(replaced);
     this.transport.addMember(grant.memberId, req.endpoint);
-    this.dispatch({ ...step, received: [] } as NodeStep);
+    const joining = { memberId: grant.memberId, rows: [] as DeliveryRow[] };
+    this.joining = joining;
+    try {
+      this.dispatch({ ...step, received: [] } as NodeStep);
+    } finally {
+      this.joining = undefined;
+    }
+    let answer: JoinGrant = grant;
     if (req.role === 'intermediary') {
       const r = this.node.agent.members.get(grant.memberId);
-      return { ...grant, delegation: { until: r?.entitledUntil ?? null, acl: this.acl.filter((e) => !e.roles.includes('intermediary')) } };
+      answer = { ...grant, delegation: { until: r?.entitledUntil ?? null, acl: this.acl.filter((e) => !e.roles.includes('intermediary')) } };
     }
-    return grant;
+    await this.ledger.recordDeliveriesSoon(joining.rows);
+    return answer;
   }
 
   refresh(principal: string, memberId: number, subtree?: number): { expiresAt: number } {

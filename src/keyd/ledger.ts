@@ -3,7 +3,8 @@
  * intermediary with how large a subtree, received the group key of which epoch. SQLite in WAL
  * mode (better-sqlite3), synchronous=FULL: a row written is on disk before the key goes out,
  * and survives a crash or kill -9. The originator's epochs are kept here too, so epochs keep
- * increasing across a restart.
+ * increasing across a restart. Joins answered in the same turn of the event loop share one
+ * transaction (group commit, `recordDeliveriesSoon`), each grant still waiting for it.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -37,6 +38,10 @@ export class Ledger {
   private readonly insertEpoch: Database.Statement;
   private readonly countEpochs: Database.Statement;
   private readonly countEnded: Database.Statement;
+  private readonly insertMany: (rows: (DeliveryRow & { at: number })[]) => void;
+  /** Rows queued for the next group commit, and the promise their callers wait on. */
+  private queued: (DeliveryRow & { at: number })[] = [];
+  private batch: { promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void } | undefined;
 
   constructor(readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -64,28 +69,70 @@ export class Ledger {
       VALUES (@epoch, @notBefore, @notAfter, @voids, @reason, @created)`);
     this.countEpochs = this.db.prepare('SELECT count(*) AS n FROM deliveries WHERE principal = ? AND epoch <> ?');
     this.countEnded = this.db.prepare('SELECT count(*) AS n FROM deliveries WHERE principal = ? AND not_after <= ?');
+    this.insertMany = this.db.transaction((list: (DeliveryRow & { at: number })[]) => {
+      for (const r of list) this.insertDelivery.run(r);
+    });
   }
 
-  /** Records the recipients of one epoch's key, in one transaction. */
+  /** Records the recipients of one epoch's key, in one transaction, now (after anything queued). */
   recordDeliveries(rows: DeliveryRow[], at = Date.now()): void {
+    this.flush();
     if (rows.length === 0) return;
-    const tx = this.db.transaction((list: DeliveryRow[]) => {
-      for (const r of list) this.insertDelivery.run({ ...r, at });
-    });
-    tx(rows);
+    this.insertMany(rows.map((r) => ({ ...r, at })));
+  }
+
+  /**
+   * Group commit: queues `rows` and commits them with every other row queued in this turn of
+   * the event loop, in one transaction (one fsync of the WAL instead of one per join), at the
+   * end of the turn. The promise settles once they are on disk (or the commit failed): a
+   * caller hands the key out only after it resolves, so a kill -9 loses no billing. Every other
+   * read and write of the ledger commits what is queued first, so none sees a partial picture.
+   */
+  recordDeliveriesSoon(rows: DeliveryRow[], at = Date.now()): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    for (const r of rows) this.queued.push({ ...r, at });
+    if (!this.batch) {
+      let resolve!: () => void;
+      let reject!: (err: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.batch = { promise, resolve, reject };
+      setImmediate(() => this.flush());
+    }
+    return this.batch.promise;
+  }
+
+  /** Commits the queued rows now. Never throws: a failure goes to the callers waiting on them. */
+  flush(): void {
+    const b = this.batch;
+    if (!b) return;
+    const rows = this.queued;
+    this.batch = undefined;
+    this.queued = [];
+    try {
+      this.insertMany(rows);
+      b.resolve();
+    } catch (err) {
+      b.reject(err);
+    }
   }
 
   recordEpoch(e: { epoch: number; notBefore: number; notAfter: number; voids: number; reason: string }, at = Date.now()): void {
+    this.flush();
     this.insertEpoch.run({ ...e, created: at });
   }
 
   /** A voided epoch was never in force: nobody is billed for it. */
   voidEpoch(epoch: number): void {
+    this.flush();
     this.db.prepare('DELETE FROM deliveries WHERE epoch = ?').run(epoch);
   }
 
   /** The newest epoch ever created or delivered here (0 if none). */
   lastEpoch(): number {
+    this.flush();
     const r = this.db.prepare('SELECT max(e) AS e FROM (SELECT max(epoch) AS e FROM epochs UNION ALL SELECT max(epoch) FROM deliveries)').get() as { e: number | null };
     return r.e ?? 0;
   }
@@ -95,16 +142,19 @@ export class Ledger {
    * `except`, that epoch is not counted ("may it have epoch e?": one it already has is paid for).
    */
   epochsReceived(principal: string, except = 0): number {
+    this.flush();
     return (this.countEpochs.get(principal, except) as { n: number }).n;
   }
 
   /** How many of them have ended by `now`: a budget is spent once the last epoch it paid for is over. */
   epochsEnded(principal: string, now: number): number {
+    this.flush();
     return (this.countEnded.get(principal, now) as { n: number }).n;
   }
 
   /** Usage since `since` (ms), by member or by intermediary. */
   usage(since: number, by: 'member' | 'intermediary', until = Number.MAX_SAFE_INTEGER): UsageRow[] {
+    this.flush();
     const roleFilter = by === 'intermediary' ? "role = 'intermediary'" : "role <> 'intermediary'";
     return this.db.prepare(`
       SELECT principal, role, count(*) AS epochs,
@@ -117,10 +167,12 @@ export class Ledger {
 
   /** The epochs one principal received (tests, audits). */
   epochsOf(principal: string): number[] {
+    this.flush();
     return (this.db.prepare('SELECT epoch FROM deliveries WHERE principal = ? ORDER BY epoch').all(principal) as { epoch: number }[]).map((r) => r.epoch);
   }
 
   close(): void {
+    this.flush();
     this.db.close();
   }
 }

@@ -126,4 +126,39 @@ describe('usage ledger', () => {
     ledger = new Ledger(path);
     expect(ledger.usage(0, 'member').map((r) => `${r.principal}:${r.epochs}`)).toEqual(['alice:1', 'bob:1']);
   });
+  it('group commit: rows queued in one turn are on disk, for another connection, when the promise resolves', async () => {
+    const seen = () => {
+      const other = new Database(path, { readonly: true });
+      try {
+        return (other.prepare('SELECT count(*) AS n FROM deliveries').get() as { n: number }).n;
+      } finally {
+        other.close();
+      }
+    };
+    const a = ledger.recordDeliveriesSoon([row(1, 'alice')]);
+    const b = ledger.recordDeliveriesSoon([row(1, 'bob'), row(2, 'bob')]);
+    expect(seen()).toBe(0); // queued, not yet committed
+    await Promise.all([a, b]);
+    expect(seen()).toBe(3);
+    await ledger.recordDeliveriesSoon([]); // nothing to wait for
+  });
+
+  it('group commit: every read and write takes what is queued first, in order', async () => {
+    const q = ledger.recordDeliveriesSoon([row(3, 'alice'), row(4, 'alice')]);
+    expect(ledger.epochsReceived('alice')).toBe(2);
+    // A void after the deliveries removes them (it does not run before the queued insert).
+    void ledger.recordDeliveriesSoon([row(5, 'bob')]);
+    ledger.voidEpoch(5);
+    expect(ledger.epochsOf('bob')).toEqual([]);
+    await q;
+  });
+
+  it('group commit: a failed commit rejects every waiting caller', async () => {
+    const bad = { ...row(1, 'alice'), principal: null as unknown as string }; // NOT NULL
+    const a = ledger.recordDeliveriesSoon([row(1, 'bob')]);
+    const b = ledger.recordDeliveriesSoon([bad]);
+    await expect(a).rejects.toThrow(/NOT NULL/);
+    await expect(b).rejects.toThrow(/NOT NULL/);
+    expect(ledger.epochsOf('bob')).toEqual([]); // one transaction: nothing of it committed
+  });
 });
