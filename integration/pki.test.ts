@@ -105,7 +105,10 @@ describe('mutual TLS server (createMtlsServer)', () => {
       // Keep-alive: the second request rides the same connection and keeps its identity.
       const second = await get(port, '/whoami', { agent });
       expect(second.body).toEqual(first.body);
-      expect(handled).toBe(before + 2);
+      // A new connection with the same certificate: the identity the server remembers for it.
+      const third = await get(port, '/whoami', { agent: false, ...clientTlsOptions(material(alice), { group: 'demo' }) });
+      expect(third.body).toEqual(first.body);
+      expect(handled).toBe(before + 3);
     } finally {
       agent.destroy();
     }
@@ -140,6 +143,9 @@ describe('mutual TLS server (createMtlsServer)', () => {
     const r1 = await get(port, '/whoami', rawClient(ca.certPem, { cert: noRole.certPem, key: noRole.keyPem }));
     expect(r1.status).toBe(403);
     expect(r1.body).toEqual({ error: 'forbidden', reason: 'certificate refused: no role (subject OU)' });
+    // Again on a new connection (the refusal is remembered for the certificate, and still a refusal).
+    const again = await get(port, '/whoami', rawClient(ca.certPem, { cert: noRole.certPem, key: noRole.keyPem }));
+    expect(again).toEqual(r1);
     const otherGroup = await oddCertificateAndKey(ca, [{ O: ['other'] }, { OU: ['member'] }, { CN: ['eve'] }]);
     const r2 = await get(port, '/whoami', rawClient(ca.certPem, { cert: otherGroup.certPem, key: otherGroup.keyPem }));
     expect(r2.status).toBe(403);
