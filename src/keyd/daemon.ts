@@ -217,10 +217,13 @@ export class KeyDaemon {
         // A joiner's keys leave in its grant, which waits for the group commit (join below); keys
         // that leave on the subgroup plane right after this are on disk first.
         const j = this.joining;
-        if (j && rows.every((r) => r.memberId === j.memberId)) j.rows.push(...rows);
+        const inGrant = j !== undefined && rows.every((r) => r.memberId === j.memberId);
+        if (inGrant) j.rows.push(...rows);
         else this.ledger.recordDeliveries(rows);
         this.metrics.inc('iolus_group_key_deliveries_total', 'Group keys handed to members (ledger rows)', {}, e.recipients.length);
-        this.log.info({ event: 'group-key-out', epoch: e.epoch, recipients: e.recipients.length }, 'group key sent on');
+        // A joiner's grant is already logged by its 'member joined' line (and is in the ledger): debug only.
+        if (inGrant) this.log.debug({ event: 'group-key-out', epoch: e.epoch, recipients: 1, memberId: j.memberId }, 'group key in a join grant');
+        else this.log.info({ event: 'group-key-out', epoch: e.epoch, recipients: e.recipients.length }, 'group key sent on');
         break;
       }
     }
