@@ -268,16 +268,20 @@ export class GroupClient extends EventEmitter {
    * `epoch`, or 'next' / 'previous'. Undefined when no such key is held.
    */
   getKey(opts: { label: string; epoch?: number | 'current' | 'next' | 'previous' }, now = Date.now()): KeyInfo | undefined {
+    const h = this.heldKey(opts.epoch ?? 'current', now);
+    return h && { ...this.derive(h.key, opts.label), state: h.state };
+  }
+
+  /** Which group key `epoch` names at `now`, and its state; no derivation, nothing copied. */
+  heldKey(epoch: number | 'current' | 'next' | 'previous', now = Date.now()): { key: HeldGroupKey; state: KeyInfo['state'] } | undefined {
     const ring = this.keys.ring;
     let k: HeldGroupKey | undefined;
-    const e = opts.epoch ?? 'current';
-    if (e === 'current') k = ring.current(now);
-    else if (e === 'next') k = ring.next(now);
-    else if (e === 'previous') k = ring.previous(now);
-    else k = ring.byEpoch(e);
+    if (epoch === 'current') k = ring.current(now);
+    else if (epoch === 'next') k = ring.next(now);
+    else if (epoch === 'previous') k = ring.previous(now);
+    else k = ring.byEpoch(epoch);
     if (!k || now >= k.notAfter + k.graceMs) return undefined;
-    const state: KeyInfo['state'] = now < k.notBefore ? 'next' : now < k.notAfter ? 'current' : 'previous';
-    return { ...this.derive(k, opts.label), state };
+    return { key: k, state: now < k.notBefore ? 'next' : now < k.notAfter ? 'current' : 'previous' };
   }
 
   /** Every usable key for `label` (previous in grace, current, next), oldest first. */

@@ -24,6 +24,8 @@ export const IDLE_MS = 60_000;
 export interface FastAnswer {
   type: string;
   body: string;
+  /** The whole keep-alive response, kept by the fast path for the second its Date header names. */
+  wire?: { second: number; text: string };
 }
 
 /** The owner's answer to `GET target`, or undefined to let node:http handle the request. */
@@ -74,21 +76,20 @@ export function parseHead(head: string): RequestHead | undefined {
 
 let dateSecond = -1;
 let dateText = '';
-function httpDate(): string {
-  const now = Date.now();
-  const s = Math.floor(now / 1000);
-  if (s !== dateSecond) {
-    dateSecond = s;
-    dateText = new Date(now).toUTCString();
-  }
-  return dateText;
-}
 
 function response(a: FastAnswer, close: boolean): string {
-  return (
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (!close && a.wire?.second === second) return a.wire.text;
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  const text =
     `HTTP/1.1 200 OK\r\ncontent-type: ${a.type}\r\ncontent-length: ${Buffer.byteLength(a.body)}\r\n` +
-    `cache-control: no-store\r\ndate: ${httpDate()}\r\nconnection: ${close ? 'close' : 'keep-alive'}\r\n\r\n${a.body}`
-  );
+    `cache-control: no-store\r\ndate: ${dateText}\r\nconnection: ${close ? 'close' : 'keep-alive'}\r\n\r\n${a.body}`;
+  if (!close) a.wire = { second, text };
+  return text;
 }
 
 const HEAD_END = Buffer.from('\r\n\r\n');

@@ -180,12 +180,14 @@ export class KeyApi {
 
   /** The key held now for a validated query, formatted once per epoch, state and form; undefined when none is held. */
   private keyAnswer(q: z.infer<typeof KeyQuery>): FastAnswer | undefined {
-    const k = this.client.getKey({ label: q.label, epoch: q.epoch });
-    if (!k) return undefined;
+    const now = Date.now();
+    const held = this.client.heldKey(q.epoch, now);
+    if (!held) return undefined;
     this.pulls++;
-    const id = `${k.epoch}|${k.state}|${q.format}|${q.mki ?? ''}|${q.label}`;
+    const id = `${held.key.epoch}|${held.state}|${q.format}|${q.mki ?? ''}|${q.label}`;
     let a = this.answers.get(id);
     if (!a) {
+      const k = this.client.getKey({ label: q.label, epoch: held.key.epoch }, now)!;
       const out = formatKey(k, q.format, { mki: q.mki === '1' });
       a = typeof out === 'string' ? { body: `${out}\n`, type: 'text/plain' } : { body: JSON.stringify(out), type: 'application/json' };
       if (this.answers.size >= 256) this.answers.clear();
