@@ -37,6 +37,8 @@ const agents: Record<string, AgentProc> = {};
 const watches: WatchProc[] = [];
 /** What m-b's agent served (GET /v1/keys) while it ran: epoch → the states it was served in. */
 const meteredServed = new Map<number, Set<string>>();
+/** Activation and end of each epoch m-b's agent served (its grant's epochs print no key line). */
+const meteredValidity = new Map<number, { notBefore: number; notAfter: number }>();
 let meteredPoll: Promise<void> | undefined;
 
 const acl = (extra: Record<string, unknown>[] = []): Record<string, unknown>[] => [...extra, { principal: 'm-*', roles: ['member'] }, { principal: 'admin', roles: ['admin'] }];
@@ -82,8 +84,11 @@ describe('KGRP2 rolling through a controller and an intermediary (local agents a
     meteredPoll = (async () => {
       while (b.proc.running) {
         const r = await b.get(`/v1/keys?label=${encodeURIComponent(SRTP_LABEL)}`);
-        const keys = r.status === 200 && typeof r.body === 'object' ? (r.body.keys as { epoch: number; state: string }[]) : [];
-        for (const k of keys) meteredServed.set(k.epoch, (meteredServed.get(k.epoch) ?? new Set()).add(k.state));
+        const keys = r.status === 200 && typeof r.body === 'object' ? (r.body.keys as { epoch: number; state: string; notBefore: string; notAfter: string }[]) : [];
+        for (const k of keys) {
+          meteredServed.set(k.epoch, (meteredServed.get(k.epoch) ?? new Set()).add(k.state));
+          meteredValidity.set(k.epoch, { notBefore: Date.parse(k.notBefore), notAfter: Date.parse(k.notAfter) });
+        }
         await sleep(50);
       }
     })();
@@ -202,9 +207,11 @@ describe('KGRP2 rolling through a controller and an intermediary (local agents a
     // began, and the later two served as current by its agent; nothing after them.
     const readyAt = Number(b.events().find((e) => e.event === 'ready')?.t);
     const removedAt = Number(b.events().find((e) => e.event === 'state' && e.state === 'removed')?.t);
+    // An epoch's validity from any member that printed it, or from what m-b's agent served (an
+    // epoch that came in everyone's grant, all starting together, is printed by nobody).
     const validity = (e: number) => until(`validity of ${e}`, async () => {
-      const k = agents['m-i1']!.keyEvents().find((x) => x.epoch === e);
-      return k ? { notBefore: k.notBefore, notAfter: k.notAfter } : undefined;
+      const k = Object.values(agents).flatMap((a) => a.keyEvents()).find((x) => x.epoch === e);
+      return k ? { notBefore: k.notBefore, notAfter: k.notAfter } : meteredValidity.get(e);
     }, 1_000);
     for (const e of billed) {
       const v = await validity(e);
