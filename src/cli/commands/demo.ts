@@ -59,9 +59,11 @@ function describe(o: Record<string, unknown>): string | undefined {
 export async function run(args: string[]): Promise<number> {
   logToStderr();
   const { values: f } = parseFlags('demo', args, { dir: { type: 'string' }, period: { type: 'string' }, 'run-for': { type: 'string' } },
-    z.object({ dir: z.string().default('.iolus/demo'), period: z.string().regex(/^\d+s$/).default('6s'), 'run-for': z.coerce.number().int().positive().optional() }));
+    z.object({ dir: z.string().default('.iolus/demo'), period: z.string().regex(/^\d+s$/, 'seconds, like 6s').refine((p) => parseInt(p, 10) >= 2, 'at least 2s').default('6s'), 'run-for': z.coerce.number().int().positive().optional() }));
   process.env.IOLUS_LOG_LEVEL ??= 'warn';
   const dir = resolve(f.dir);
+  // Lead and grace a third of the period (2 s at the default 6 s), so any period ≥ 2 s is valid.
+  const leadS = Math.max(1, Math.floor(parseInt(f.period, 10) / 3));
   const pki = join(dir, 'pki');
   mkdirSync(dir, { recursive: true });
   if (!existsSync(join(pki, 'ca.crt'))) await initCa(pki, { group: GROUP, validityDays: 3650 });
@@ -89,7 +91,7 @@ export async function run(args: string[]): Promise<number> {
       `tls: { ca: "${join(pki, 'ca.crt')}", cert: "${files.cert}", key: "${files.key}" }`,
       `listen: { host: 127.0.0.1, port: ${a.port} }`,
       'subgroup: { transport: { kind: unicast }, heartbeat: 1s, membershipTtl: 20s }',
-      `groupKey: { period: ${f.period}, lead: 2s, grace: 2s }`,
+      `groupKey: { period: ${f.period}, lead: ${leadS}s, grace: ${leadS}s }`,
       `state: { dir: "${join(dir, 'state', a.name)}" }`,
       'acl:',
       '  - { principal: "gsi-*", roles: [intermediary] }',
@@ -145,16 +147,30 @@ export async function run(args: string[]): Promise<number> {
   const admin = new ControlClient({ url: url('controller'), group: GROUP, tls: await tlsOf('admin', 'admin') });
 
   let stopping = false;
-  const shutdown = async () => {
-    if (stopping) return;
-    stopping = true;
-    say('demo', 'shutting down: members leave, agents stop (the controller sends GRP_END)');
-    await Promise.all([...members.values()].map((m) => m.leave().catch(() => undefined)));
-    admin.close();
-    for (const p of [...procs].reverse()) p.kill('SIGTERM');
-    await Promise.race([Promise.all(procs), new Promise((r) => setTimeout(r, 3000))]);
-    for (const p of procs) p.kill('SIGKILL');
+  let stopped: Promise<void> | undefined;
+  let wake: () => void = () => undefined;
+  const shutdown = (): Promise<void> => {
+    stopped ??= (async () => {
+      stopping = true;
+      wake();
+      say('demo', 'shutting down: members leave, agents stop (the controller sends GRP_END)');
+      await Promise.all([...members.values()].map((m) => m.leave().catch(() => undefined)));
+      admin.close();
+      for (const p of [...procs].reverse()) p.kill('SIGTERM');
+      await Promise.race([Promise.all(procs), new Promise((r) => setTimeout(r, 3000))]);
+      for (const p of procs) p.kill('SIGKILL');
+    })();
+    return stopped;
   };
+  /** Waits `ms`, or less if the demo is told to stop meanwhile. */
+  const pause = (ms: number) => new Promise<void>((r) => {
+    if (stopping) return r();
+    const t = setTimeout(r, ms);
+    wake = () => {
+      clearTimeout(t);
+      r();
+    };
+  });
   process.once('SIGINT', () => void shutdown());
   process.once('SIGTERM', () => void shutdown());
 
@@ -187,19 +203,14 @@ export async function run(args: string[]): Promise<number> {
   ];
   try {
     for (const [wait, step] of script) {
+      await pause(wait);
       if (stopping) break;
-      await new Promise((r) => setTimeout(r, wait));
-      await step().catch((err: unknown) => say('demo', `step failed: ${(err as Error).message}`));
+      await step().catch((err: unknown) => {
+        if (!stopping) say('demo', `step failed: ${(err as Error).message}`);
+      });
     }
     if (f['run-for']) setTimeout(() => void shutdown(), f['run-for'] * 1000).unref();
-    await new Promise<void>((r) => {
-      const t = setInterval(() => {
-        if (stopping) {
-          clearInterval(t);
-          setTimeout(r, 3500);
-        }
-      }, 200);
-    });
+    while (!stopping) await pause(3_600_000);
   } finally {
     await shutdown();
   }
