@@ -121,11 +121,14 @@ function existsError(dir: string): UsageError {
 /** Loads the group CA from `dir`. Problems name the file. */
 export async function loadCa(dir: string): Promise<GroupCa> {
   const files = caFiles(dir);
-  const [certPem, keyPem] = await Promise.all([
+  // Both read at once, but a problem with the certificate is the one reported first, always.
+  const [cert, key] = await Promise.allSettled([
     readPemFile(files.cert, 'the group CA certificate'),
     readPemFile(files.key, 'the group CA key'),
   ]);
-  return caFromPem(certPem, keyPem, files);
+  if (cert.status === 'rejected') throw cert.reason;
+  if (key.status === 'rejected') throw key.reason;
+  return caFromPem(cert.value, key.value, files);
 }
 
 /** A GroupCa from PEM text; `labels` name the sources in errors. */
