@@ -242,7 +242,10 @@ describe('relay mode: plain RTP to an in-process relay that follows rollovers', 
     const gstTx = launcher({ ...txCommon, tool: 'gst', to: `127.0.0.1:${ffRxPort}`, ssrc: 0x7e1a0002, pattern: 1 });
     await Promise.all([ffTx.start(), gstTx.start()]);
     await Promise.all([ffTx.done, gstTx.done]);
-    await sleep(500);
+    // The receiving tools report decoded frames with some lag (ffmpeg prints its progress every
+    // ~0.5 s): give them up to 5 s to report the last ones; the assertions below say what is missing.
+    await until('the receivers to report every frame', () => gstRx.counters().frames >= frames && ffRx.counters().frames >= frames - 1, 5_000, 100).catch(() => undefined);
+    await sleep(300);
     const [g, f, ft, gt] = [gstRx.counters(), ffRx.counters(), ffTx.counters(), gstTx.counters()];
     await Promise.all([gstRx.stop(), ffRx.stop()]);
 
