@@ -19,6 +19,7 @@ import { systemClock } from '../../src/util/clock.js';
 import { JoinGrant } from '../../src/wire/control.js';
 import type { Pair } from './benchPki.js';
 import { hangUp, loadMembers, request, type LoadMember } from './mtlsLoad.js';
+import { IpcChild } from './ipcChild.js';
 
 const HARNESS_FLAG = '--iolus-member-harness';
 
@@ -305,61 +306,14 @@ async function main(): Promise<void> {
 if (process.send && process.argv.includes(HARNESS_FLAG)) void main();
 
 /** The parent's side: one forked harness process and a request/answer call over IPC. */
-export class HarnessProcess {
-  private seq = 0;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-
-  private constructor(readonly child: import('node:child_process').ChildProcess) {
-    child.on('message', (m: { id: number; result?: unknown; error?: string }) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if (m.error !== undefined) p.reject(new Error(m.error));
-      else p.resolve(m.result);
-    });
-    child.once('exit', (code) => {
-      for (const p of this.pending.values()) p.reject(new Error(`member harness exited (${String(code)})`));
-      this.pending.clear();
-    });
+export class HarnessProcess extends IpcChild<HarnessRequest> {
+  private constructor(child: import('node:child_process').ChildProcess) {
+    super(child, 'member harness');
   }
 
   static async start(): Promise<HarnessProcess> {
     const { fork } = await import('node:child_process');
     const { fileURLToPath } = await import('node:url');
     return new HarnessProcess(fork(fileURLToPath(import.meta.url), [HARNESS_FLAG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  call<T>(req: HarnessRequest | { op: 'exit' }, timeoutMs = 240_000): Promise<T> {
-    const id = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`member harness: ${req.op} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(t);
-          resolve(v as T);
-        },
-        reject: (e) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      });
-      this.child.send({ id, req });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
-    await this.call({ op: 'exit' }, 3000).catch(() => undefined);
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 2000);
-    await exited;
-    clearTimeout(t);
   }
 }

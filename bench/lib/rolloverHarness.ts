@@ -24,6 +24,7 @@ import { findLeaveEntry } from '../../src/wire/keyUpdate.js';
 import { decodeMessage } from '../../src/wire/message.js';
 import type { Pair } from './benchPki.js';
 import { hangUp, loadMembers, request, type LoadMember } from './mtlsLoad.js';
+import { IpcChild } from './ipcChild.js';
 
 const HARNESS_FLAG = '--iolus-rollover-harness';
 
@@ -274,53 +275,8 @@ function harnessMain(): void {
 if (process.send && process.argv.includes(HARNESS_FLAG)) harnessMain();
 
 /** The parent's side: one forked harness and a request/answer call over IPC. */
-export class RolloverHarness {
-  private seq = 0;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
-  readonly child: ChildProcess;
-
+export class RolloverHarness extends IpcChild<HarnessRequest> {
   constructor() {
-    this.child = fork(fileURLToPath(import.meta.url), [HARNESS_FLAG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    this.child.on('message', (m: { id: number; result?: unknown; error?: string }) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id);
-      if (m.error !== undefined) p.reject(new Error(m.error));
-      else p.resolve(m.result);
-    });
-    this.child.once('exit', (code) => {
-      for (const p of this.pending.values()) p.reject(new Error(`rollover harness exited (${String(code)})`));
-      this.pending.clear();
-    });
-  }
-
-  call<T>(req: HarnessRequest, timeoutMs = 240_000): Promise<T> {
-    const id = ++this.seq;
-    return new Promise<T>((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`rollover harness: ${req.op} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(t);
-          resolve(v as T);
-        },
-        reject: (e) => {
-          clearTimeout(t);
-          reject(e);
-        },
-      });
-      this.child.send({ id, req });
-    });
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
-    await this.call({ op: 'exit' }, 3000).catch(() => undefined);
-    const t = setTimeout(() => this.child.kill('SIGKILL'), 2000);
-    await exited;
-    clearTimeout(t);
+    super(fork(fileURLToPath(import.meta.url), [HARNESS_FLAG], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }), 'rollover harness');
   }
 }
