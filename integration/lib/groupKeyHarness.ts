@@ -25,6 +25,7 @@ import { initCa } from '../../src/pki/ca.js';
 import { tlsFiles, type TlsFiles } from '../../src/pki/files.js';
 import { issue } from '../../src/pki/issue.js';
 import type { Role } from '../../src/pki/roles.js';
+import { jsonLines, waitJsonLine } from './keyd.js';
 import { nodeEntry, repoRoot, type ExitStatus, type NetnsHost, type NsProcess, type Site } from './netns.js';
 // Type-only: erased at run time, but they put the CLI and these commands into nodeEntry's build
 // of this file (main.ts loads its commands with a dynamic import tsc cannot follow).
@@ -133,19 +134,6 @@ export class Probe {
   }
 }
 
-function parseJsonLine(l: string): Record<string, unknown> | undefined {
-  if (!l.startsWith('{')) return undefined;
-  try {
-    return JSON.parse(l) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-}
-
-function jsonLines(p: NsProcess): Record<string, unknown>[] {
-  return p.lines.map(parseJsonLine).filter((o): o is Record<string, unknown> => o !== undefined);
-}
-
 export interface KeyEvent {
   /** When the agent printed it (ms, this machine's clock). */
   t: number;
@@ -194,12 +182,8 @@ export class DaemonProc {
   }
 
   /** The first log line from stdout line `from` on whose fields include `fields`. */
-  async waitLog(fields: Record<string, unknown>, options: { from?: number; timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
-    const line = await this.proc.waitForLine((l) => {
-      const o = parseJsonLine(l);
-      return o !== undefined && Object.entries(fields).every(([k, v]) => o[k] === v);
-    }, { timeoutMs: options.timeoutMs ?? 10_000, from: options.from ?? 0 });
-    return JSON.parse(line) as Record<string, unknown>;
+  waitLog(fields: Record<string, unknown>, options: { from?: number; timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
+    return waitJsonLine(this.proc, fields, options);
   }
 
   get lineCount(): number {

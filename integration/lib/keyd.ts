@@ -108,7 +108,7 @@ export function keydConfig(pki: KeydPki, s: AgentSpec): Record<string, unknown> 
 // Processes
 
 /** The JSON lines a process printed (anything else skipped). */
-function jsonLines(p: NsProcess, from = 0): Record<string, unknown>[] {
+export function jsonLines(p: NsProcess, from = 0): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   const lines = p.lines;
   const dropped = p.lineCount - lines.length;
@@ -124,7 +124,17 @@ function jsonLines(p: NsProcess, from = 0): Record<string, unknown>[] {
   return out;
 }
 
-function parseLine(l: string): Record<string, unknown> | undefined {
+/** The first JSON line of `p` from stdout line `from` on whose fields include `fields`. */
+export async function waitJsonLine(p: NsProcess, fields: Record<string, unknown>, options: { from?: number; timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
+  const line = await p.waitForLine((l) => {
+    const o = parseJsonLine(l);
+    return o !== undefined && Object.entries(fields).every(([k, v]) => o[k] === v);
+  }, { timeoutMs: options.timeoutMs ?? 10_000, from: options.from ?? 0 });
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+/** A stdout line as a JSON object, or undefined if it is not one. */
+export function parseJsonLine(l: string): Record<string, unknown> | undefined {
   if (!l.startsWith('{')) return undefined;
   try {
     return JSON.parse(l) as Record<string, unknown>;
@@ -180,12 +190,8 @@ export class DaemonProc {
   }
 
   /** The first log line from `from` on whose fields include `fields`. */
-  async waitLog(fields: Record<string, unknown>, options: { from?: number; timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
-    const line = await this.proc.waitForLine((l) => {
-      const o = parseLine(l);
-      return o !== undefined && Object.entries(fields).every(([k, v]) => o[k] === v);
-    }, { timeoutMs: options.timeoutMs ?? 10_000, from: options.from ?? 0 });
-    return JSON.parse(line) as Record<string, unknown>;
+  waitLog(fields: Record<string, unknown>, options: { from?: number; timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
+    return waitJsonLine(this.proc, fields, options);
   }
 
   get lineCount(): number {
@@ -215,7 +221,7 @@ export class MemberProc {
 
   async waitEvent(match: (e: Record<string, unknown>) => boolean, options: { from?: number; timeoutMs?: number } = {}): Promise<Record<string, unknown>> {
     const line = await this.proc.waitForLine((l) => {
-      const o = parseLine(l);
+      const o = parseJsonLine(l);
       return o !== undefined && match(o);
     }, { timeoutMs: options.timeoutMs ?? 10_000, from: options.from ?? 0 });
     return JSON.parse(line) as Record<string, unknown>;
