@@ -138,9 +138,7 @@ export class KeyApi {
     if (url.pathname === '/v1/key') {
       const q = KeyQuery.safeParse(query);
       if (!q.success) return send(400, { error: 'bad-request', reason: q.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ') });
-      if (this.queries.size >= 256) this.queries.clear();
-      this.queries.set(raw, q.data);
-      return this.key(res, q.data);
+      return this.key(res, this.remember(raw, q.data));
     }
     if (url.pathname === '/v1/keys') {
       const q = KeysQuery.safeParse(query);
@@ -172,10 +170,14 @@ export class KeyApi {
     const url = new URL(target, 'http://local');
     if (url.pathname !== '/v1/key') return undefined;
     const q = KeyQuery.safeParse(Object.fromEntries(url.searchParams));
-    if (!q.success) return undefined;
+    return q.success ? this.remember(target, q.data) : undefined;
+  }
+
+  /** Keeps a validated key query by its raw target (a pipeline asks the same few over and over). */
+  private remember(target: string, q: z.infer<typeof KeyQuery>): z.infer<typeof KeyQuery> {
     if (this.queries.size >= 256) this.queries.clear();
-    this.queries.set(target, q.data);
-    return q.data;
+    this.queries.set(target, q);
+    return q;
   }
 
   /** The key held now for a validated query, formatted once per epoch, state and form; undefined when none is held. */
